@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Measures OmenDB and its peers back to back on one data set and prints the
+# equal-recall QPS ratios.
+#
+#   bench/peers.sh DATA_DIR [ROUNDS] [ENGINES]
+#
+# Each round runs ../shared/tools/peerbench (ENGINES, default hnswlib) and then
+# `omendb bench` on DATA_DIR with the same protocol (M=16, efConstruction=200,
+# k=10, one thread, one query per call, the same ef list, each point the median
+# of 3 timed runs of >= 1 s). bench/compare.py then reports, per round and as
+# the median over ROUNDS (default 3), each engine's best measured QPS at
+# recall@10 >= 0.90 / 0.95 / 0.99 and OmenDB's ratio to it. Results go to
+# build/peers/<dataset>/. Set EF_LIST to change the sweep, PEERBENCH_DIR to use
+# another peerbench checkout.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+data="${1:?usage: bench/peers.sh DATA_DIR [ROUNDS] [ENGINES]}"
+rounds="${2:-3}"
+engines="${3:-hnswlib}"
+ef_list="${EF_LIST:-10,12,14,16,18,20,24,28,32,40,48,64,80,96,128,192,256}"
+src="${PEERBENCH_DIR:-$root/../shared/tools/peerbench}"
+name="$(basename "$data")"
+out="$root/build/peers/$name"
+mkdir -p "$out"
+
+omendb="$root/build/release/omendb"
+[ -x "$omendb" ] || { echo "peers.sh: build the release preset first (cmake --build --preset release)" >&2; exit 2; }
+
+# peerbench's folder is read-only: build a copy inside build/.
+pb="$root/build/peerbench"
+if [ ! -x "$pb/peerbench" ] || [ "$src/peerbench.cpp" -nt "$pb/peerbench" ]; then
+  rm -rf "$pb" && cp -r "$src" "$pb" && chmod -R u+w "$pb"
+  (cd "$pb" && ./build.sh >&2)
+fi
+
+for r in $(seq 1 "$rounds"); do
+  echo "peers.sh: round $r/$rounds: peerbench ($engines)" >&2
+  "$pb/peerbench" "$data" --engines "$engines" --threads 2 --repeat 3 --no-serialize \
+      --ef-list "$ef_list" > "$out/peer_$r.txt"
+  grep '^{' "$out/peer_$r.txt" > "$out/peer_$r.jsonl"
+  echo "peers.sh: round $r/$rounds: omendb" >&2
+  "$omendb" bench --data "$data" --threads 2 --repeat 3 --ef "$ef_list" \
+      --json "$out/omendb_$r.jsonl" > "$out/omendb_$r.txt"
+done
+/usr/bin/python3 "$here/compare.py" "$out" "$rounds" | tee "$out/summary.txt"

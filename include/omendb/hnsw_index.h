@@ -1,0 +1,164 @@
+// HnswIndex: OmenDB's in-memory approximate nearest-neighbour graph index
+// (Hierarchical Navigable Small World graphs, Malkov and Yashunin, TPAMI 2018).
+//
+// Typical use:
+//   HnswOptions opt; opt.dim = 128;
+//   auto index = HnswIndex::Create(opt);              // Result<unique_ptr<HnswIndex>>
+//   Status s = (*index)->AddBatch(vectors, ids);      // n * dim floats, n ids
+//   Neighbor hits[10];
+//   auto n = (*index)->Search(query, 10, /*ef=*/64, hits);
+//
+// Thread safety: every const method may run concurrently with any other const
+// method. Add/AddBatch may run concurrently with each other and with searches:
+// searches never take a lock and never block; a search that overlaps an insert
+// may or may not see the vector being inserted.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "omendb/status.h"
+#include "omendb/types.h"
+
+namespace omendb {
+
+namespace index_internal {
+class HnswGraph;
+struct SearchScratch;
+}  // namespace index_internal
+
+// Construction parameters, fixed for the life of an index.
+struct HnswOptions {
+  uint32_t dim = 0;                  // vector dimension, 1..65536 (required)
+  Metric metric = Metric::kL2;
+  uint32_t M = 16;                   // out-degree bound on upper layers ("M" in the paper), 2..512;
+                                     // layer 0 allows 2*M ("M_max0")
+  uint32_t ef_construction = 200;    // beam width while inserting ("efConstruction"), >= 1
+  uint64_t seed = 42;                // level sampling; same seed + same inserts = same graph
+  size_t initial_capacity = 0;       // slots reserved up front; the index grows as needed
+};
+
+// Reusable per-thread search state: the visited-set array (epoch tagged, so
+// clearing it is O(1)), the candidate buffer and scratch for the query. After
+// its first search against an index of a given size it makes no further heap
+// allocation. Not thread-safe: use one context per thread. May be used with
+// several indexes (it grows to the largest).
+class SearchContext {
+ public:
+  SearchContext();
+  ~SearchContext();
+  SearchContext(SearchContext&&) noexcept;
+  SearchContext& operator=(SearchContext&&) noexcept;
+  SearchContext(const SearchContext&) = delete;
+  SearchContext& operator=(const SearchContext&) = delete;
+
+ private:
+  friend class HnswIndex;
+  std::unique_ptr<index_internal::SearchScratch> scratch_;
+};
+
+// Work counters of one search (optional output of Search).
+struct SearchStats {
+  uint64_t distance_computations = 0;  // full-precision distances evaluated
+  uint64_t hops = 0;                   // nodes whose neighbour lists were expanded
+};
+
+// Called from the inserting threads as work completes: (done, total). May be
+// called concurrently from several threads; must be thread-safe and cheap.
+using ProgressCallback = std::function<void(size_t done, size_t total)>;
+
+// Result of CheckGraph(): structural invariants of the graph.
+struct GraphReport {
+  size_t nodes = 0;              // vectors in the index
+  size_t reachable = 0;          // nodes reachable on layer 0 from the entry point
+  size_t degree_violations = 0;  // lists longer than their layer's bound
+  size_t self_loops = 0;
+  size_t duplicate_edges = 0;
+  size_t invalid_edges = 0;      // edges to slots that hold no vector, or above a node's level
+  size_t max_level = 0;
+  bool ok() const {
+    return reachable == nodes && degree_violations == 0 && self_loops == 0 &&
+           duplicate_edges == 0 && invalid_edges == 0;
+  }
+};
+
+class HnswIndex {
+ public:
+  // Creates an empty index. InvalidArgument if an option is out of range.
+  static Result<std::unique_ptr<HnswIndex>> Create(const HnswOptions& options);
+
+  ~HnswIndex();
+  HnswIndex(const HnswIndex&) = delete;
+  HnswIndex& operator=(const HnswIndex&) = delete;
+
+  // Inserts one vector (exactly dim() floats, copied) under `id`.
+  // Errors: InvalidArgument (wrong size, NaN/inf, zero vector under cosine),
+  // AlreadyExists (id present), ResourceExhausted (out of memory or more than
+  // 2^32 - 1 vectors).
+  Status Add(VectorId id, std::span<const float> vector);
+
+  // Inserts ids.size() vectors stored row-major in `vectors` (ids.size() * dim()
+  // floats) using `num_threads` threads (0 = all cores). All rows are validated
+  // before anything is inserted; on a validation error nothing is added.
+  // The graph built with several threads differs from the one-thread graph but
+  // has the same quality. `progress`, if set, is called as rows complete.
+  Status AddBatch(std::span<const float> vectors, std::span<const VectorId> ids,
+                  int num_threads = 1, const ProgressCallback& progress = nullptr);
+
+  // Reserves room for `capacity` vectors so later inserts do not reallocate.
+  Status Reserve(size_t capacity);
+
+  // Finds the k nearest stored vectors to `query` (dim() floats) exploring a
+  // beam of max(ef, k) candidates on layer 0, and writes them nearest first to
+  // out[0..n); returns n (== k unless the index holds fewer reachable
+  // vectors). Larger ef = higher recall, slower. Zero heap allocations once
+  // `context` has served an index of this size (a thread-local context is used
+  // when `context` is null). `stats`, if set, receives the work counters.
+  // Errors: InvalidArgument (wrong query size, NaN/inf, k == 0, k > size(),
+  // out.size() < k), FailedPrecondition (empty index).
+  Result<size_t> Search(std::span<const float> query, size_t k, size_t ef,
+                        std::span<Neighbor> out, SearchContext* context = nullptr,
+                        SearchStats* stats = nullptr) const;
+
+  // Convenience form returning a new vector (allocates).
+  Result<std::vector<Neighbor>> Search(std::span<const float> query, size_t k, size_t ef) const;
+
+  // Searches nq = queries.size() / dim() queries on `num_threads` threads
+  // (0 = all cores). Results of query i go to out[i*k .. i*k + counts[i]);
+  // out must hold nq*k entries and counts nq. Errors as for Search, and for a
+  // query count that is not a whole multiple of dim().
+  Status SearchBatch(std::span<const float> queries, size_t k, size_t ef, std::span<Neighbor> out,
+                     std::span<uint32_t> counts, int num_threads = 0) const;
+
+  // Copies the stored vector of `id` (as stored: normalised under cosine).
+  // NotFound if absent; InvalidArgument if out.size() != dim().
+  Status GetVector(VectorId id, std::span<float> out) const;
+  bool Contains(VectorId id) const;
+
+  size_t size() const;
+  size_t capacity() const;
+  uint32_t dim() const;
+  Metric metric() const;
+  const HnswOptions& options() const;
+
+  // Bytes held by the index's own structures (vectors, graph, id map).
+  size_t MemoryBytes() const;
+
+  // Name of the SIMD kernel set chosen for this CPU ("avx512", "avx2", "scalar").
+  const char* KernelName() const;
+
+  // Walks the whole graph and checks its invariants. O(N * M). Safe to call
+  // concurrently with searches; results are only meaningful with no writer.
+  GraphReport CheckGraph() const;
+
+ private:
+  explicit HnswIndex(std::unique_ptr<index_internal::HnswGraph> graph);
+  std::unique_ptr<index_internal::HnswGraph> graph_;
+};
+
+}  // namespace omendb

@@ -1,0 +1,575 @@
+#include "index/hnsw_graph.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <new>
+
+namespace omendb::index_internal {
+namespace {
+
+constexpr size_t kLine = 64;
+
+size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+inline uint32_t LoadAcq(const uint32_t* p) {
+  return std::atomic_ref<uint32_t>(*const_cast<uint32_t*>(p)).load(std::memory_order_acquire);
+}
+inline void StoreRel(uint32_t* p, uint32_t v) {
+  std::atomic_ref<uint32_t>(*p).store(v, std::memory_order_release);
+}
+
+inline void Prefetch(const void* p) {
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+}
+
+// splitmix64 finaliser: a well-mixed 64-bit hash, used to draw levels.
+inline uint64_t Mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Inserts c into the sorted beam [pool, pool + *size) of capacity cap.
+// Precondition: *size < cap or c.dist < pool[*size - 1].dist. Returns the
+// insertion position. Ties go after existing entries (stable).
+inline size_t BeamInsert(Candidate* pool, size_t* size, size_t cap, Candidate c) {
+  size_t lo = 0, hi = *size;
+  while (lo < hi) {
+    size_t mid = (lo + hi) >> 1;
+    if (pool[mid].dist <= c.dist) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  size_t n = *size < cap ? *size : cap - 1;  // entries kept after the shift
+  if (lo < n) std::memmove(pool + lo + 1, pool + lo, (n - lo) * sizeof(Candidate));
+  pool[lo] = c;
+  *size = n + 1;
+  return lo;
+}
+
+}  // namespace
+
+HnswGraph::HnswGraph(const HnswOptions& options)
+    : opt_(options),
+      kernels_(&simd::BestKernels()),
+      max_m_(options.M),
+      max_m0_(2 * options.M),
+      level_mult_(1.0 / std::log(static_cast<double>(std::max<uint32_t>(options.M, 2)))),
+      storage_(nullptr),
+      entry_(kNoSlot),
+      node_locks_(new std::mutex[kLockStripes]) {
+  header_off_ = RoundUp(static_cast<size_t>(opt_.dim) * sizeof(float), 8);
+  // level u32, pad u32, id u64, upper pointer u64, count u32, M0 slots.
+  stride_ = RoundUp(header_off_ + 28 + 4 * static_cast<size_t>(max_m0_), kLine);
+  // Measured on sift-photos-100k (70 MB of records, far beyond cache):
+  // requesting every line of each unvisited neighbour's vector while
+  // gathering beats requesting only the first (up to +15% QPS). Capped at 8
+  // lines: for long vectors the batch kernel's own prefetch-ahead covers the
+  // rest, and more outstanding requests than the core's miss buffers only queue.
+  gather_prefetch_bytes_ = std::min<size_t>(static_cast<size_t>(opt_.dim) * sizeof(float), 512);
+  auto empty = std::make_unique<Storage>();
+  storage_.store(empty.get(), std::memory_order_release);
+  all_storage_.push_back(std::move(empty));
+}
+
+HnswGraph::~HnswGraph() {
+  Storage* cur = storage_.load(std::memory_order_acquire);
+  size_t n = next_slot_;
+  for (uint32_t s = 0; s < n; ++s) {
+    uint64_t p;
+    std::memcpy(&p, Header(cur->base, s) + 4, sizeof p);
+    delete[] reinterpret_cast<uint32_t*>(p);
+  }
+  for (auto& st : all_storage_) {
+    if (st->base != nullptr) ::operator delete(st->base, std::align_val_t(kLine));
+  }
+}
+
+uint32_t* HnswGraph::List(const char* base, uint32_t slot, uint32_t layer) const {
+  uint32_t* h = Header(base, slot);
+  if (layer == 0) return h + 6;
+  uint64_t p;
+  std::memcpy(&p, h + 4, sizeof p);
+  return reinterpret_cast<uint32_t*>(p) + static_cast<size_t>(layer - 1) * (1 + max_m_);
+}
+
+Status HnswGraph::ValidateVector(const float* v, const char* what) const {
+  double norm = 0;
+  for (uint32_t i = 0; i < opt_.dim; ++i) {
+    if (!std::isfinite(v[i])) {
+      return Status::InvalidArgument(std::string(what) + " has a non-finite value at component " +
+                                     std::to_string(i));
+    }
+    norm += static_cast<double>(v[i]) * v[i];
+  }
+  if (opt_.metric == Metric::kCosine && norm == 0) {
+    return Status::InvalidArgument(std::string(what) + " is a zero vector (cosine needs a norm)");
+  }
+  return Status::OK();
+}
+
+uint32_t HnswGraph::DrawLevel(uint32_t slot) const {
+  // U in (0, 1]; level = floor(-ln(U) * mL) (paper, section 4.1).
+  uint64_t h = Mix(opt_.seed ^ Mix(slot));
+  double u = (static_cast<double>(h >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+  double l = -std::log(u) * level_mult_;
+  return static_cast<uint32_t>(std::min(l, 30.0));
+}
+
+Status HnswGraph::Reserve(size_t capacity) {
+  if (capacity > kMaxSlots) {
+    return Status::ResourceExhausted("an HNSW index holds at most 2^31 - 1 vectors");
+  }
+  std::unique_lock lock(resize_mu_);
+  if (capacity <= storage_.load(std::memory_order_relaxed)->capacity) return Status::OK();
+  return Grow(capacity);
+}
+
+// Requires resize_mu_ held exclusively.
+Status HnswGraph::Grow(size_t min_capacity) {
+  Storage* old = storage_.load(std::memory_order_relaxed);
+  if (old->capacity >= min_capacity) return Status::OK();
+  size_t cap = std::max<size_t>({min_capacity, old->capacity * 2, 64});
+  cap = std::min(cap, kMaxSlots);
+  auto fresh = std::make_unique<Storage>();
+  fresh->base = static_cast<char*>(
+      ::operator new(cap * stride_, std::align_val_t(kLine), std::nothrow));
+  if (fresh->base == nullptr) {
+    return Status::ResourceExhausted("out of memory growing the HNSW index to " +
+                                     std::to_string(cap) + " vectors");
+  }
+  fresh->capacity = cap;
+  size_t used = old->capacity * stride_;
+  if (used > 0) std::memcpy(fresh->base, old->base, used);
+  std::memset(fresh->base + used, 0, cap * stride_ - used);
+  storage_.store(fresh.get(), std::memory_order_release);
+  all_storage_.push_back(std::move(fresh));
+  return Status::OK();
+}
+
+// Grows scratch only when this index (or beam) is larger than any seen before,
+// so a steady-state search allocates nothing.
+void HnswGraph::EnsureScratch(SearchScratch& s, size_t beam, size_t capacity) const {
+  if (s.visited.size() < capacity) s.visited.resize(capacity, 0);
+  if (s.pool.size() < beam + 1) s.pool.resize(beam + 1);
+  if (s.batch_ptr.size() < max_m0_) {
+    s.batch_ptr.resize(max_m0_);
+    s.batch_slot.resize(max_m0_);
+    s.batch_dist.resize(max_m0_);
+  }
+}
+
+uint32_t HnswGraph::Greedy(const char* base, const float* q, uint32_t entry, float* entry_dist,
+                           uint32_t layer, uint64_t* dists) const {
+  uint32_t cur = entry;
+  float cur_d = *entry_dist;
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    const uint32_t* list = List(base, cur, layer);
+    uint32_t cnt = LoadAcq(list);
+    for (uint32_t j = 1; j <= cnt; ++j) {
+      uint32_t v = LoadAcq(list + j);
+      float d = Distance(q, VecPtr(base, v));
+      ++*dists;
+      if (d < cur_d) {
+        cur_d = d;
+        cur = v;
+        changed = true;
+      }
+    }
+  }
+  *entry_dist = cur_d;
+  return cur;
+}
+
+size_t HnswGraph::SearchLayer(const char* base, const float* q, uint32_t entry,
+                              float entry_dist, size_t ef, uint32_t layer, SearchScratch& s,
+                              uint64_t* dists, uint64_t* hops) const {
+  // Fresh visited epoch: O(1) unless the 16-bit tag wraps (every 65535 searches).
+  if (++s.epoch == 0) {
+    std::fill(s.visited.begin(), s.visited.end(), uint16_t{0});
+    s.epoch = 1;
+  }
+  const uint16_t epoch = s.epoch;
+  uint16_t* visited = s.visited.data();
+  Candidate* pool = s.pool.data();
+  const float** bptr = s.batch_ptr.data();
+  uint32_t* bslot = s.batch_slot.data();
+  float* bdist = s.batch_dist.data();
+  const bool l2 = opt_.metric == Metric::kL2;
+  const simd::BatchFn batch = l2 ? kernels_->l2sq_batch : kernels_->dot_batch;
+
+  size_t size = 0;
+  pool[size++] = {entry_dist, entry};
+  visited[entry] = epoch;
+  size_t cursor = 0;
+  while (cursor < size) {
+    uint32_t u = pool[cursor].slot;
+    pool[cursor].slot = u | kExpandedBit;
+    ++*hops;
+    const uint32_t* list = List(base, u, layer);
+    uint32_t cnt = LoadAcq(list);
+    // Gather the unvisited neighbours first and start their loads, so the
+    // distance loop below finds the vectors on their way into cache.
+    size_t nb = 0;
+    for (uint32_t j = 1; j <= cnt; ++j) {
+      uint32_t v = LoadAcq(list + j);
+      if (visited[v] == epoch) continue;
+      visited[v] = epoch;
+      const float* vp = VecPtr(base, v);
+      for (size_t off = 0; off < gather_prefetch_bytes_; off += 64) {
+        Prefetch(reinterpret_cast<const char*>(vp) + off);
+      }
+      bptr[nb] = vp;
+      bslot[nb] = v;
+      ++nb;
+    }
+    batch(q, bptr, nb, opt_.dim, bdist);
+    *dists += nb;
+    size_t lowest = size;  // smallest position an insertion landed at
+    for (size_t j = 0; j < nb; ++j) {
+      float d = l2 ? bdist[j] : 1.0f - bdist[j];
+      if (size < ef || d < pool[size - 1].dist) {
+        size_t pos = BeamInsert(pool, &size, ef, {d, bslot[j]});
+        lowest = std::min(lowest, pos);
+      }
+    }
+    // Next unexpanded: either the earliest new insertion or the next after cursor.
+    size_t next = std::min(lowest, cursor + 1);
+    while (next < size && (pool[next].slot & kExpandedBit)) ++next;
+    cursor = next;
+    if (cursor < size) Prefetch(List(base, pool[cursor].slot, layer));
+  }
+  for (size_t i = 0; i < size; ++i) pool[i].slot &= ~kExpandedBit;
+  return size;
+}
+
+void HnswGraph::SelectHeuristic(const char* base, const Candidate* cands, size_t n, size_t max,
+                                std::vector<Candidate>& out) const {
+  out.clear();
+  if (n <= max) {
+    out.assign(cands, cands + n);
+    return;
+  }
+  // Algorithm 4: take candidates nearest first; keep c only if it is nearer to
+  // the base node than to every neighbour kept so far (the RNG-style rule that
+  // spreads edges across directions).
+  for (size_t i = 0; i < n && out.size() < max; ++i) {
+    const Candidate& c = cands[i];
+    const float* cv = VecPtr(base, c.slot);
+    bool keep = true;
+    for (const Candidate& r : out) {
+      if (Distance(cv, VecPtr(base, r.slot)) < c.dist) {
+        keep = false;
+        break;
+      }
+    }
+    if (keep) out.push_back(c);
+  }
+}
+
+void HnswGraph::AddLink(const char* base, uint32_t to, uint32_t from, float dist, uint32_t layer,
+                        SearchScratch& s) {
+  const uint32_t bound = layer == 0 ? max_m0_ : max_m_;
+  std::lock_guard lock(NodeLock(to));
+  uint32_t* list = List(base, to, layer);
+  uint32_t cnt = LoadAcq(list);
+  for (uint32_t j = 1; j <= cnt; ++j) {
+    if (LoadAcq(list + j) == from) return;
+  }
+  if (cnt < bound) {
+    StoreRel(list + 1 + cnt, from);
+    StoreRel(list, cnt + 1);
+    return;
+  }
+  // Full: re-select `to`'s list from its neighbours plus `from` (hnswlib does
+  // the same; the paper's Algorithm 1 line 13-16 shrinks with SELECT-NEIGHBORS).
+  s.prune.clear();
+  const float* tv = VecPtr(base, to);
+  s.prune.push_back({dist, from});
+  for (uint32_t j = 1; j <= cnt; ++j) {
+    uint32_t v = LoadAcq(list + j);
+    s.prune.push_back({Distance(tv, VecPtr(base, v)), v});
+  }
+  std::sort(s.prune.begin(), s.prune.end(),
+            [](const Candidate& a, const Candidate& b) { return a.dist < b.dist; });
+  SelectHeuristic(base, s.prune.data(), s.prune.size(), bound, s.selected);
+  uint32_t k = 0;
+  for (const Candidate& c : s.selected) StoreRel(list + 1 + k++, c.slot);
+  StoreRel(list, k);
+}
+
+Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
+  // Claim a slot (growing the array if needed) and register the id.
+  uint32_t slot;
+  for (;;) {
+    {
+      std::unique_lock idl(id_mu_);
+      if (id_to_slot_.count(id) != 0) {
+        return Status::AlreadyExists("id " + std::to_string(id) + " is already in the index");
+      }
+      Storage* st = storage_.load(std::memory_order_acquire);
+      if (next_slot_ < st->capacity) {
+        slot = static_cast<uint32_t>(next_slot_++);
+        id_to_slot_.emplace(id, slot);
+        break;
+      }
+      if (next_slot_ >= kMaxSlots) {
+        return Status::ResourceExhausted("an HNSW index holds at most 2^31 - 1 vectors");
+      }
+    }
+    std::unique_lock rl(resize_mu_);
+    OMENDB_RETURN_IF_ERROR(Grow(storage_.load(std::memory_order_relaxed)->capacity + 1));
+  }
+
+  std::shared_lock rl(resize_mu_);
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  const uint32_t level = DrawLevel(slot);
+
+  // Fill the record before any link to it is published.
+  float* v = VecPtr(const_cast<char*>(base), slot);
+  std::memcpy(v, vec, opt_.dim * sizeof(float));
+  if (opt_.metric == Metric::kCosine) {
+    float inv = 1.0f / std::sqrt(kernels_->dot(v, v, opt_.dim));
+    for (uint32_t i = 0; i < opt_.dim; ++i) v[i] *= inv;
+  }
+  uint32_t* h = Header(base, slot);
+  h[0] = level;
+  std::memcpy(h + 2, &id, sizeof id);
+  uint64_t upper = 0;
+  if (level > 0) {
+    size_t words = static_cast<size_t>(level) * (1 + max_m_);
+    upper = reinterpret_cast<uint64_t>(new uint32_t[words]());
+    upper_bytes_.fetch_add(words * sizeof(uint32_t), std::memory_order_relaxed);
+  }
+  std::memcpy(h + 4, &upper, sizeof upper);
+  StoreRel(h + 6, 0);
+
+  // An insert that may raise the top level holds entry_mu_ throughout, so two
+  // such inserts cannot both believe they own the new top (hnswlib does this too).
+  std::unique_lock top_lock(entry_mu_);
+  uint64_t ep = entry_.load(std::memory_order_acquire);
+  uint32_t entry = static_cast<uint32_t>(ep);
+  uint32_t max_level = static_cast<uint32_t>(ep >> 32);
+  if (entry == kNoSlot) {
+    entry_.store((static_cast<uint64_t>(level) << 32) | slot, std::memory_order_release);
+    size_.fetch_add(1, std::memory_order_acq_rel);
+    return Status::OK();
+  }
+  if (level <= max_level) top_lock.unlock();
+
+  EnsureScratch(s, opt_.ef_construction, storage_.load(std::memory_order_acquire)->capacity);
+  const float* q = v;
+  uint64_t dists = 0, hops = 0;
+  float d = Distance(q, VecPtr(base, entry));
+  uint32_t cur = entry;
+  for (uint32_t l = max_level; l > level; --l) cur = Greedy(base, q, cur, &d, l, &dists);
+  for (int32_t l = static_cast<int32_t>(std::min(level, max_level)); l >= 0; --l) {
+    size_t n = SearchLayer(base, q, cur, d, opt_.ef_construction, l, s, &dists, &hops);
+    std::vector<Candidate> found(s.pool.begin(), s.pool.begin() + n);
+    SelectHeuristic(base, found.data(), n, max_m_, s.selected);
+    std::vector<Candidate> chosen = s.selected;
+    {
+      std::lock_guard lock(NodeLock(slot));
+      uint32_t* list = List(base, slot, l);
+      uint32_t k = 0;
+      for (const Candidate& c : chosen) StoreRel(list + 1 + k++, c.slot);
+      StoreRel(list, k);
+    }
+    for (const Candidate& c : chosen) AddLink(base, c.slot, slot, c.dist, l, s);
+    cur = found[0].slot;
+    d = found[0].dist;
+  }
+  if (level > max_level) {
+    entry_.store((static_cast<uint64_t>(level) << 32) | slot, std::memory_order_release);
+  }
+  size_.fetch_add(1, std::memory_order_acq_rel);
+  return Status::OK();
+}
+
+size_t HnswGraph::Search(const float* query, size_t k, size_t ef, Neighbor* out,
+                         SearchScratch& s, SearchStats* stats) const {
+  // Entry before storage: the storage loaded second is at least as new as the
+  // one the entry point was written into, so it holds the entry's record.
+  uint64_t ep = entry_.load(std::memory_order_acquire);
+  uint32_t entry = static_cast<uint32_t>(ep);
+  if (entry == kNoSlot) return 0;
+  const Storage* st = storage_.load(std::memory_order_acquire);
+  const char* base = st->base;
+  uint32_t max_level = static_cast<uint32_t>(ep >> 32);
+  const size_t beam = std::max(ef, k);
+  EnsureScratch(s, beam, st->capacity);
+  const float* q = query;
+  if (opt_.metric == Metric::kCosine) {
+    if (s.query.size() < opt_.dim) s.query.resize(opt_.dim);
+    float inv = 1.0f / std::sqrt(kernels_->dot(query, query, opt_.dim));
+    for (uint32_t i = 0; i < opt_.dim; ++i) s.query[i] = query[i] * inv;
+    q = s.query.data();
+  }
+  uint64_t dists = 1, hops = 0;
+  float d = Distance(q, VecPtr(base, entry));
+  uint32_t cur = entry;
+  for (uint32_t l = max_level; l > 0; --l) cur = Greedy(base, q, cur, &d, l, &dists);
+  size_t n = SearchLayer(base, q, cur, d, beam, 0, s, &dists, &hops);
+  n = std::min(n, k);
+  for (size_t i = 0; i < n; ++i) {
+    out[i].id = IdOf(base, s.pool[i].slot);
+    out[i].distance = s.pool[i].dist;
+  }
+  if (stats != nullptr) {
+    stats->distance_computations = dists;
+    stats->hops = hops;
+  }
+  return n;
+}
+
+bool HnswGraph::Lookup(VectorId id, uint32_t* slot) const {
+  std::shared_lock idl(id_mu_);
+  auto it = id_to_slot_.find(id);
+  if (it == id_to_slot_.end()) return false;
+  *slot = it->second;
+  return true;
+}
+
+void HnswGraph::CopyVector(uint32_t slot, float* out) const {
+  std::shared_lock rl(resize_mu_);
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  std::memcpy(out, VecPtr(base, slot), opt_.dim * sizeof(float));
+}
+
+size_t HnswGraph::MemoryBytes() const {
+  std::shared_lock idl(id_mu_);
+  size_t map_bytes = id_to_slot_.bucket_count() * sizeof(void*) +
+                     id_to_slot_.size() * (sizeof(VectorId) + sizeof(uint32_t) + 2 * sizeof(void*));
+  return capacity() * stride_ + upper_bytes_.load(std::memory_order_relaxed) + map_bytes;
+}
+
+size_t HnswGraph::MarkFrom(const char* base, uint32_t start, std::vector<uint8_t>& mark) const {
+  if (mark[start]) return 0;
+  const size_t n = mark.size();
+  std::vector<uint32_t> queue{start};
+  mark[start] = 1;
+  for (size_t head = 0; head < queue.size(); ++head) {
+    const uint32_t* list = List(base, queue[head], 0);
+    uint32_t cnt = std::min(LoadAcq(list), max_m0_);
+    for (uint32_t j = 1; j <= cnt; ++j) {
+      uint32_t v = LoadAcq(list + j);
+      if (v < n && !mark[v]) {
+        mark[v] = 1;
+        queue.push_back(v);
+      }
+    }
+  }
+  return queue.size();
+}
+
+size_t HnswGraph::MarkReachable(const char* base, std::vector<uint8_t>& mark) const {
+  mark.assign(size(), 0);
+  uint32_t entry = static_cast<uint32_t>(entry_.load(std::memory_order_acquire));
+  return entry == kNoSlot ? 0 : MarkFrom(base, entry, mark);
+}
+
+size_t HnswGraph::RepairReachability(SearchScratch& s, int max_rounds) {
+  std::shared_lock rl(resize_mu_);
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  const size_t n = size();
+  uint32_t entry = static_cast<uint32_t>(entry_.load(std::memory_order_acquire));
+  if (entry == kNoSlot) return 0;
+  std::vector<uint8_t> mark;
+  size_t reached = MarkReachable(base, mark);
+  for (int round = 0; round < max_rounds && reached < n; ++round) {
+    EnsureScratch(s, opt_.ef_construction, storage_.load(std::memory_order_acquire)->capacity);
+    for (uint32_t u = 0; u < n; ++u) {
+      if (mark[u]) continue;
+      const float* uv = VecPtr(base, u);
+      uint64_t dists = 0, hops = 0;
+      size_t found = SearchLayer(base, uv, entry, Distance(uv, VecPtr(base, entry)),
+                                 opt_.ef_construction, 0, s, &dists, &hops);
+      // Nearest reachable candidate with a free slot; else the nearest reachable.
+      uint32_t target = kNoSlot, fallback = kNoSlot;
+      for (size_t i = 0; i < found; ++i) {
+        uint32_t c = s.pool[i].slot;
+        if (c == u || !mark[c]) continue;
+        if (fallback == kNoSlot) fallback = c;
+        if (LoadAcq(List(base, c, 0)) < max_m0_) {
+          target = c;
+          break;
+        }
+      }
+      if (target == kNoSlot) target = fallback;
+      if (target == kNoSlot) continue;
+      {
+        std::lock_guard lock(NodeLock(target));
+        uint32_t* list = List(base, target, 0);
+        uint32_t cnt = LoadAcq(list);
+        if (cnt < max_m0_) {
+          StoreRel(list + 1 + cnt, u);
+          StoreRel(list, cnt + 1);
+        } else {
+          // Replace the farthest neighbour; if that orphans it, the next
+          // round's audit repairs it in turn.
+          const float* tv = VecPtr(base, target);
+          uint32_t worst = 1;
+          float worst_d = -1;
+          for (uint32_t j = 1; j <= cnt; ++j) {
+            float d = Distance(tv, VecPtr(base, LoadAcq(list + j)));
+            if (d > worst_d) {
+              worst_d = d;
+              worst = j;
+            }
+          }
+          StoreRel(list + worst, u);
+        }
+      }
+      // u and everything reachable from it are now reachable.
+      MarkFrom(base, u, mark);
+    }
+    reached = MarkReachable(base, mark);
+  }
+  return n - reached;
+}
+
+GraphReport HnswGraph::Check() const {
+  std::shared_lock rl(resize_mu_);
+  GraphReport r;
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  const size_t n = size();
+  r.nodes = n;
+  uint64_t ep = entry_.load(std::memory_order_acquire);
+  uint32_t entry = static_cast<uint32_t>(ep);
+  if (entry == kNoSlot) return r;
+  r.max_level = ep >> 32;
+  std::vector<uint32_t> seen;
+  for (uint32_t s = 0; s < n; ++s) {
+    uint32_t level = Level(base, s);
+    for (uint32_t l = 0; l <= level; ++l) {
+      const uint32_t* list = List(base, s, l);
+      uint32_t cnt = LoadAcq(list);
+      if (cnt > (l == 0 ? max_m0_ : max_m_)) {
+        ++r.degree_violations;
+        cnt = l == 0 ? max_m0_ : max_m_;
+      }
+      seen.assign(list + 1, list + 1 + cnt);
+      std::sort(seen.begin(), seen.end());
+      for (uint32_t j = 0; j < cnt; ++j) {
+        uint32_t v = seen[j];
+        if (v == s) ++r.self_loops;
+        if (j > 0 && seen[j - 1] == v) ++r.duplicate_edges;
+        if (v >= n || Level(base, v) < l) ++r.invalid_edges;
+      }
+    }
+  }
+  std::vector<uint8_t> mark;
+  size_t reached = MarkReachable(base, mark);
+  r.reachable = reached;
+  return r;
+}
+
+}  // namespace omendb::index_internal

@@ -1,0 +1,211 @@
+// HnswGraph: the storage and algorithms behind omendb::HnswIndex.
+//
+// Implements HNSW (Malkov and Yashunin, "Efficient and robust approximate
+// nearest neighbor search using Hierarchical Navigable Small World graphs",
+// TPAMI 2018): Algorithm 1 (INSERT), Algorithm 2 (SEARCH-LAYER), Algorithm 4
+// (SELECT-NEIGHBORS-HEURISTIC, without the extendCandidates and
+// keepPrunedConnections options, as in the reference implementation) and
+// Algorithm 5 (K-NN-SEARCH). Deviations from the paper:
+//  * SEARCH-LAYER keeps one sorted, fixed-capacity array of the ef best nodes
+//    with a cursor to the best unexpanded one instead of the paper's two heaps
+//    C and W. The array is exactly W; a candidate of C that is not in W is
+//    farther than W's worst, so the paper's loop would stop on it anyway:
+//    same visiting order and stopping rule, no heap allocation, fewer moves.
+//  * Layer transitions pass only the nearest node found as the next entry
+//    point (as hnswlib does) rather than all of W.
+//  * A new node links to at most M neighbours on every layer including 0;
+//    layer 0 lists may grow to M0 = 2M through back-links (paper section 4.2.2
+//    recommends M_max0 = 2M).
+//  * Levels are drawn from a hash of (seed, slot) rather than a sequential
+//    generator, so a multi-threaded build draws the same levels as a
+//    single-threaded one.
+//
+// Memory layout. Layer 0 is one 64-byte aligned array of fixed-size records,
+// one per slot, each [vector (dim floats) | pad to 8 | level u32 | pad u32 |
+// id u64 | upper-links pointer u64 | count u32 | M0 neighbour slots u32], rounded
+// up to a cache line. A hop reads the expanded node's record and then each
+// neighbour's record, whose first cache lines hold the vector the distance
+// needs. Layers >= 1 (about 1/M of nodes) live in a separate per-node array
+// [count, M slots] * level.
+//
+// Concurrency. Writers (Insert) hold resize_mu_ shared and lock the per-node
+// stripe of each list they modify. Readers take no lock: neighbour counts and
+// slots are read and written through std::atomic_ref (acquire/release), so a
+// reader sees either the old or the new value of each word, every slot it can
+// read holds a valid node, and the node's vector, written before the first
+// release-store that publishes a link to it, is visible to it. Growing the
+// array takes resize_mu_ exclusively, copies, and publishes a new Storage; the
+// old one is retired, not freed, until the graph is destroyed, so a reader
+// still walking it stays safe (it may miss the newest inserts).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "omendb/hnsw_index.h"
+#include "omendb/status.h"
+#include "omendb/types.h"
+#include "simd/distance.h"
+
+namespace omendb::index_internal {
+
+// An (distance, slot) pair in a search beam. The top bit of `slot` marks a
+// node whose neighbours were already expanded.
+struct Candidate {
+  float dist;
+  uint32_t slot;
+};
+
+// Per-thread scratch, reused across searches (see SearchContext).
+struct SearchScratch {
+  std::vector<uint16_t> visited;  // epoch tag per slot
+  uint16_t epoch = 0;
+  std::vector<Candidate> pool;    // sorted beam, capacity >= ef
+  std::vector<float> query;       // normalised copy of the query (cosine)
+  std::vector<const float*> batch_ptr;
+  std::vector<uint32_t> batch_slot;
+  std::vector<float> batch_dist;
+  // Build-only scratch.
+  std::vector<Candidate> selected;
+  std::vector<Candidate> prune;
+};
+
+class HnswGraph {
+ public:
+  static constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
+  static constexpr uint32_t kExpandedBit = 0x80000000u;
+  static constexpr size_t kMaxSlots = 0x7FFFFFFFu;  // slots use 31 bits
+
+  explicit HnswGraph(const HnswOptions& options);
+  ~HnswGraph();
+
+  const HnswOptions& options() const { return opt_; }
+  const simd::Kernels& kernels() const { return *kernels_; }
+
+  // Validates a vector of dim floats (finite; non-zero under cosine).
+  Status ValidateVector(const float* v, const char* what) const;
+
+  Status Reserve(size_t capacity);
+  // Inserts one validated vector. Safe to call from several threads.
+  Status Insert(VectorId id, const float* vec, SearchScratch& scratch);
+
+  // Algorithm 5: writes up to k results (slot order resolved to ids) to out.
+  size_t Search(const float* query, size_t k, size_t ef, Neighbor* out, SearchScratch& scratch,
+                SearchStats* stats) const;
+
+  // Makes every node reachable on layer 0 from the entry point. HNSW's
+  // pruning can leave a node with no in-edge (a handful per 10^4 with a
+  // concurrent build). For each such node this finds, by a layer-0 search for
+  // its vector, the nearest reachable node and links it to the orphan,
+  // preferring a node with a free slot so no existing edge is dropped;
+  // repeats until a breadth-first audit finds none (at most `max_rounds`).
+  // Returns the number of nodes still unreachable (0 unless the rounds ran
+  // out). Must not run concurrently with Insert.
+  size_t RepairReachability(SearchScratch& scratch, int max_rounds = 8);
+
+  bool Lookup(VectorId id, uint32_t* slot) const;
+  void CopyVector(uint32_t slot, float* out) const;
+
+  size_t size() const { return size_.load(std::memory_order_acquire); }
+  size_t capacity() const { return storage_.load(std::memory_order_acquire)->capacity; }
+  size_t MemoryBytes() const;
+  GraphReport Check() const;
+
+ private:
+  // One generation of the layer-0 array (see "Concurrency" above).
+  struct Storage {
+    char* base = nullptr;
+    size_t capacity = 0;
+  };
+
+  // Record field access. `base` is a Storage's base pointer.
+  float* VecPtr(char* base, uint32_t slot) const {
+    return reinterpret_cast<float*>(base + static_cast<size_t>(slot) * stride_);
+  }
+  const float* VecPtr(const char* base, uint32_t slot) const {
+    return reinterpret_cast<const float*>(base + static_cast<size_t>(slot) * stride_);
+  }
+  uint32_t* Header(const char* base, uint32_t slot) const {
+    return reinterpret_cast<uint32_t*>(const_cast<char*>(base) +
+                                       static_cast<size_t>(slot) * stride_ + header_off_);
+  }
+  // Neighbour list of `slot` on `layer`: [count, slots...].
+  uint32_t* List(const char* base, uint32_t slot, uint32_t layer) const;
+  uint32_t Level(const char* base, uint32_t slot) const { return Header(base, slot)[0]; }
+  VectorId IdOf(const char* base, uint32_t slot) const {
+    VectorId id;
+    std::memcpy(&id, Header(base, slot) + 2, sizeof id);
+    return id;
+  }
+
+  float Distance(const float* a, const float* b) const {
+    return opt_.metric == Metric::kL2 ? kernels_->l2sq(a, b, opt_.dim)
+                                      : 1.0f - kernels_->dot(a, b, opt_.dim);
+  }
+
+  uint32_t DrawLevel(uint32_t slot) const;
+  Status Grow(size_t min_capacity);
+
+  // Greedy descent on `layer` (SEARCH-LAYER with ef = 1).
+  uint32_t Greedy(const char* base, const float* q, uint32_t entry, float* entry_dist,
+                  uint32_t layer, uint64_t* dists) const;
+  // Algorithm 2 on `layer` from `entry`, beam width ef. Leaves the beam,
+  // sorted nearest first, in scratch.pool and returns its size.
+  size_t SearchLayer(const char* base, const float* q, uint32_t entry, float entry_dist,
+                     size_t ef, uint32_t layer, SearchScratch& s, uint64_t* dists,
+                     uint64_t* hops) const;
+  // Algorithm 4 over `cands` (sorted nearest first, distances to the base
+  // node): keeps at most `max` into `out`.
+  void SelectHeuristic(const char* base, const Candidate* cands, size_t n, size_t max,
+                       std::vector<Candidate>& out) const;
+  // Adds `from` to `to`'s list on `layer`, pruning `to`'s list with the
+  // heuristic when full. Locks `to`'s stripe.
+  void AddLink(const char* base, uint32_t to, uint32_t from, float dist, uint32_t layer,
+               SearchScratch& s);
+  // Marks mark[v] = 1 for every node reachable on layer 0 from the entry
+  // point; returns how many.
+  size_t MarkReachable(const char* base, std::vector<uint8_t>& mark) const;
+  // Breadth-first from `start` over unmarked nodes (mark.size() = node
+  // count); returns how many it newly marked.
+  size_t MarkFrom(const char* base, uint32_t start, std::vector<uint8_t>& mark) const;
+  void EnsureScratch(SearchScratch& s, size_t beam, size_t capacity) const;
+
+  std::mutex& NodeLock(uint32_t slot) const { return node_locks_[slot & (kLockStripes - 1)]; }
+
+  static constexpr size_t kLockStripes = 4096;
+
+  HnswOptions opt_;
+  const simd::Kernels* kernels_;
+  uint32_t max_m_;   // M: bound on layers >= 1
+  uint32_t max_m0_;  // M0 = 2M: bound on layer 0
+  double level_mult_;  // mL = 1 / ln(M)
+  size_t header_off_;  // offset of the count/level/id/upper header in a record
+  size_t stride_;      // bytes per record, multiple of 64
+  size_t gather_prefetch_bytes_;  // bytes of each neighbour's vector prefetched while gathering
+
+  std::atomic<Storage*> storage_;
+  std::vector<std::unique_ptr<Storage>> all_storage_;  // current + retired; guarded by resize_mu_
+  mutable std::shared_mutex resize_mu_;
+
+  // Entry point slot in the low 32 bits, max level in the high 32 bits; kNoSlot when empty.
+  std::atomic<uint64_t> entry_;
+  std::mutex entry_mu_;  // held by an insert that may raise the max level
+
+  mutable std::shared_mutex id_mu_;
+  std::unordered_map<VectorId, uint32_t> id_to_slot_;  // guarded by id_mu_
+  size_t next_slot_ = 0;                               // guarded by id_mu_
+  std::atomic<size_t> size_{0};                        // completed inserts
+  std::atomic<size_t> upper_bytes_{0};
+
+  std::unique_ptr<std::mutex[]> node_locks_;
+};
+
+}  // namespace omendb::index_internal

@@ -1,0 +1,214 @@
+#include "omendb/hnsw_index.h"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+
+#include "index/hnsw_graph.h"
+#include "util/thread_pool.h"
+
+namespace omendb {
+
+using index_internal::HnswGraph;
+using index_internal::SearchScratch;
+
+SearchContext::SearchContext() : scratch_(std::make_unique<SearchScratch>()) {}
+SearchContext::~SearchContext() = default;
+SearchContext::SearchContext(SearchContext&&) noexcept = default;
+SearchContext& SearchContext::operator=(SearchContext&&) noexcept = default;
+
+namespace {
+
+constexpr uint32_t kMaxDim = 65536;
+
+// The scratch used when the caller passes no context: one per thread, grown to
+// the largest index the thread has searched, reused for every later search.
+SearchScratch& ThreadScratch() {
+  thread_local SearchScratch scratch;
+  return scratch;
+}
+
+std::string SizeMismatch(const char* what, size_t got, size_t want) {
+  return std::string(what) + " has " + std::to_string(got) + " floats, expected " +
+         std::to_string(want);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const HnswOptions& o) {
+  if (o.dim == 0 || o.dim > kMaxDim) {
+    return Status::InvalidArgument("dim must be in 1..65536, got " + std::to_string(o.dim));
+  }
+  if (o.M < 2 || o.M > 512) {
+    return Status::InvalidArgument("M must be in 2..512, got " + std::to_string(o.M));
+  }
+  if (o.ef_construction == 0) return Status::InvalidArgument("ef_construction must be >= 1");
+  if (o.metric != Metric::kL2 && o.metric != Metric::kInnerProduct &&
+      o.metric != Metric::kCosine) {
+    return Status::InvalidArgument("unknown metric");
+  }
+  auto graph = std::make_unique<HnswGraph>(o);
+  if (o.initial_capacity > 0) OMENDB_RETURN_IF_ERROR(graph->Reserve(o.initial_capacity));
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(graph)));
+}
+
+HnswIndex::HnswIndex(std::unique_ptr<HnswGraph> graph) : graph_(std::move(graph)) {}
+HnswIndex::~HnswIndex() = default;
+
+Status HnswIndex::Add(VectorId id, std::span<const float> vector) {
+  if (vector.size() != graph_->options().dim) {
+    return Status::InvalidArgument(SizeMismatch("vector", vector.size(), graph_->options().dim));
+  }
+  OMENDB_RETURN_IF_ERROR(graph_->ValidateVector(vector.data(), "vector"));
+  return graph_->Insert(id, vector.data(), ThreadScratch());
+}
+
+Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const VectorId> ids,
+                           int num_threads, const ProgressCallback& progress) {
+  const size_t dim = graph_->options().dim;
+  const size_t n = ids.size();
+  if (vectors.size() != n * dim) {
+    return Status::InvalidArgument(SizeMismatch("batch", vectors.size(), n * dim) + " (" +
+                                   std::to_string(n) + " ids x dim " + std::to_string(dim) + ")");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    Status s = graph_->ValidateVector(vectors.data() + i * dim,
+                                      ("row " + std::to_string(i)).c_str());
+    if (!s.ok()) return s;
+    if (Contains(ids[i])) {
+      return Status::AlreadyExists("id " + std::to_string(ids[i]) + " is already in the index");
+    }
+  }
+  {
+    std::unordered_set<VectorId> unique(ids.begin(), ids.end());
+    if (unique.size() != n) return Status::InvalidArgument("the batch repeats an id");
+  }
+  OMENDB_RETURN_IF_ERROR(graph_->Reserve(graph_->size() + n));
+  const int threads = util::ResolveThreads(num_threads);
+  std::atomic<size_t> done{0};
+  std::atomic<bool> failed{false};
+  Status first_error;
+  std::mutex error_mu;
+  std::vector<SearchScratch> scratch(static_cast<size_t>(threads));
+  // The first rows go in one thread so that parallel inserts start from a
+  // graph with some structure (a handful of nodes is enough).
+  size_t serial = std::min<size_t>(n, threads > 1 ? 64 : n);
+  auto insert = [&](size_t i, int t) {
+    if (failed.load(std::memory_order_relaxed)) return;
+    Status s = graph_->Insert(ids[i], vectors.data() + i * dim, scratch[static_cast<size_t>(t)]);
+    if (!s.ok()) {
+      std::lock_guard lock(error_mu);
+      if (first_error.ok()) first_error = s;
+      failed.store(true, std::memory_order_relaxed);
+      return;
+    }
+    size_t d = done.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (progress && (d % 1024 == 0 || d == n)) progress(d, n);
+  };
+  for (size_t i = 0; i < serial; ++i) insert(i, 0);
+  if (serial < n) {
+    util::ParallelFor(n - serial, threads, 64, [&](size_t i, int t) { insert(serial + i, t); });
+  }
+  OMENDB_RETURN_IF_ERROR(first_error);
+  // Concurrent inserts (and, rarely, serial ones) can leave a node without
+  // in-edges; a batch always ends with every vector reachable.
+  if (graph_->RepairReachability(scratch[0]) != 0) {
+    return Status::Internal("HNSW reachability repair did not converge");
+  }
+  return Status::OK();
+}
+
+Status HnswIndex::Reserve(size_t capacity) { return graph_->Reserve(capacity); }
+
+Result<size_t> HnswIndex::Search(std::span<const float> query, size_t k, size_t ef,
+                                 std::span<Neighbor> out, SearchContext* context,
+                                 SearchStats* stats) const {
+  const size_t dim = graph_->options().dim;
+  if (query.size() != dim) {
+    return Status::InvalidArgument(SizeMismatch("query", query.size(), dim));
+  }
+  if (k == 0) return Status::InvalidArgument("k must be at least 1");
+  const size_t n = graph_->size();
+  if (n == 0) return Status::FailedPrecondition("the index is empty");
+  if (k > n) {
+    return Status::InvalidArgument("k = " + std::to_string(k) + " is larger than the index (" +
+                                   std::to_string(n) + " vectors)");
+  }
+  if (out.size() < k) {
+    return Status::InvalidArgument("output buffer holds " + std::to_string(out.size()) +
+                                   " results, k = " + std::to_string(k));
+  }
+  OMENDB_RETURN_IF_ERROR(graph_->ValidateVector(query.data(), "query"));
+  SearchScratch& s = context != nullptr ? *context->scratch_ : ThreadScratch();
+  return graph_->Search(query.data(), k, ef, out.data(), s, stats);
+}
+
+Result<std::vector<Neighbor>> HnswIndex::Search(std::span<const float> query, size_t k,
+                                                size_t ef) const {
+  std::vector<Neighbor> out(k);
+  OMENDB_ASSIGN_OR_RETURN(size_t n, Search(query, k, ef, out));
+  out.resize(n);
+  return out;
+}
+
+Status HnswIndex::SearchBatch(std::span<const float> queries, size_t k, size_t ef,
+                              std::span<Neighbor> out, std::span<uint32_t> counts,
+                              int num_threads) const {
+  const size_t dim = graph_->options().dim;
+  if (queries.size() % dim != 0) {
+    return Status::InvalidArgument("query batch of " + std::to_string(queries.size()) +
+                                   " floats is not a multiple of dim " + std::to_string(dim));
+  }
+  const size_t nq = queries.size() / dim;
+  if (out.size() < nq * k || counts.size() < nq) {
+    return Status::InvalidArgument("output buffers too small for " + std::to_string(nq) +
+                                   " queries x k = " + std::to_string(k));
+  }
+  std::atomic<bool> failed{false};
+  Status first_error;
+  std::mutex error_mu;
+  util::ParallelFor(nq, num_threads, 16, [&](size_t i, int) {
+    auto r = Search(queries.subspan(i * dim, dim), k, ef, out.subspan(i * k, k));
+    if (r.ok()) {
+      counts[i] = static_cast<uint32_t>(*r);
+      return;
+    }
+    counts[i] = 0;
+    if (!failed.exchange(true)) {
+      std::lock_guard lock(error_mu);
+      first_error = r.status().WithContext("query " + std::to_string(i));
+    }
+  });
+  std::lock_guard lock(error_mu);
+  return first_error;
+}
+
+Status HnswIndex::GetVector(VectorId id, std::span<float> out) const {
+  if (out.size() != graph_->options().dim) {
+    return Status::InvalidArgument(SizeMismatch("output", out.size(), graph_->options().dim));
+  }
+  uint32_t slot;
+  if (!graph_->Lookup(id, &slot)) {
+    return Status::NotFound("id " + std::to_string(id) + " is not in the index");
+  }
+  graph_->CopyVector(slot, out.data());
+  return Status::OK();
+}
+
+bool HnswIndex::Contains(VectorId id) const {
+  uint32_t slot;
+  return graph_->Lookup(id, &slot);
+}
+
+size_t HnswIndex::size() const { return graph_->size(); }
+size_t HnswIndex::capacity() const { return graph_->capacity(); }
+uint32_t HnswIndex::dim() const { return graph_->options().dim; }
+Metric HnswIndex::metric() const { return graph_->options().metric; }
+const HnswOptions& HnswIndex::options() const { return graph_->options(); }
+size_t HnswIndex::MemoryBytes() const { return graph_->MemoryBytes(); }
+const char* HnswIndex::KernelName() const { return graph_->kernels().name; }
+GraphReport HnswIndex::CheckGraph() const { return graph_->Check(); }
+
+}  // namespace omendb

@@ -1,0 +1,50 @@
+#include "testutil/testutil.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+namespace omendb::testutil {
+
+TempDir::TempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/omendb_test_XXXXXX";
+  // mkdtemp needs a writable buffer; it picks a name no one else has.
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp(" << templ << ") failed: " << std::strerror(errno);
+    return;
+  }
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  if (path_.empty()) return;
+  std::error_code ec;  // cleanup failure must not throw from a destructor
+  std::filesystem::remove_all(path_, ec);
+}
+
+util::Matrix RandomMatrix(size_t rows, size_t dim, uint64_t seed) {
+  util::Matrix m;
+  m.rows = rows;
+  m.dim = dim;
+  m.data.resize(rows * dim);
+  uint64_t state = seed;
+  for (float& v : m.data) {
+    // splitmix64: tiny, full-period, and the same on every standard library.
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    // 24 random bits give every float in the grid exactly; * 2 - 1 maps to [-1, 1).
+    v = static_cast<float>(z >> 40) * 0x1.0p-23f - 1.0f;
+  }
+  return m;
+}
+
+}  // namespace omendb::testutil

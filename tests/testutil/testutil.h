@@ -1,0 +1,37 @@
+// Helpers shared by the GoogleTest suites: scratch directories and
+// deterministic random data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "util/dataset.h"
+
+namespace omendb::testutil {
+
+// A fresh, uniquely named directory under /tmp (or $TMPDIR), created by the
+// constructor and removed with everything in it by the destructor. Creation
+// failure aborts the test (ADD_FAILURE plus an empty path()). Not copyable or
+// movable: it owns the directory for exactly its own lifetime.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // Absolute path of the directory, without a trailing '/'.
+  const std::string& path() const { return path_; }
+  // path() + "/" + name. Creates nothing.
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// rows x dim matrix of values uniform in [-1, 1), fully determined by `seed`
+// (own PRNG, identical on every platform). Never contains non-finite values.
+util::Matrix RandomMatrix(size_t rows, size_t dim, uint64_t seed);
+
+}  // namespace omendb::testutil
