@@ -10,8 +10,8 @@
 # of 3 timed runs of >= 1 s). bench/compare.py then reports, per round and as
 # the median over ROUNDS (default 3), each engine's best measured QPS at
 # recall@10 >= 0.90 / 0.95 / 0.99 and OmenDB's ratio to it. Results go to
-# build/peers/<dataset>/. Set EF_LIST to change the sweep, PEERBENCH_DIR to use
-# another peerbench checkout.
+# build/peers/<dataset>/. Set EF_LIST to change the sweep, MAX_QUERIES to use
+# only the first N queries, PEERBENCH_DIR to use another peerbench checkout.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -21,6 +21,8 @@ engines="${3:-hnswlib}"
 ef_list="${EF_LIST:-10,12,14,16,18,20,24,28,32,40,48,64,80,96,128,192,256}"
 src="${PEERBENCH_DIR:-$root/../shared/tools/peerbench}"
 name="$(basename "$data")"
+qopt=()
+[ -n "${MAX_QUERIES:-}" ] && qopt=(--max-queries "$MAX_QUERIES")
 out="$root/build/peers/$name"
 mkdir -p "$out"
 
@@ -37,10 +39,10 @@ fi
 for r in $(seq 1 "$rounds"); do
   echo "peers.sh: round $r/$rounds: peerbench ($engines)" >&2
   "$pb/peerbench" "$data" --engines "$engines" --threads 2 --repeat 3 --no-serialize \
-      --ef-list "$ef_list" > "$out/peer_$r.txt"
+      --ef-list "$ef_list" "${qopt[@]}" > "$out/peer_$r.txt"
   grep '^{' "$out/peer_$r.txt" > "$out/peer_$r.jsonl"
   echo "peers.sh: round $r/$rounds: omendb" >&2
-  "$omendb" bench --data "$data" --threads 2 --repeat 3 --ef "$ef_list" \
+  "$omendb" bench --data "$data" --threads 2 --repeat 3 --ef "$ef_list" "${qopt[@]}" \
       --json "$out/omendb_$r.jsonl" > "$out/omendb_$r.txt"
 done
 /usr/bin/python3 "$here/compare.py" "$out" "$rounds" | tee "$out/summary.txt"

@@ -74,8 +74,9 @@ using ProgressCallback = std::function<void(size_t done, size_t total)>;
 
 // Result of CheckGraph(): structural invariants of the graph.
 struct GraphReport {
-  size_t nodes = 0;              // vectors in the index
-  size_t reachable = 0;          // nodes reachable on layer 0 from the entry point
+  size_t nodes = 0;              // live vectors in the index
+  size_t deleted = 0;            // removed vectors whose records are not yet reclaimed
+  size_t reachable = 0;          // live nodes reachable on layer 0 from the entry point
   size_t degree_violations = 0;  // lists longer than their layer's bound
   size_t self_loops = 0;
   size_t duplicate_edges = 0;
@@ -128,6 +129,29 @@ class HnswIndex {
   // Convenience form returning a new vector (allocates).
   Result<std::vector<Neighbor>> Search(std::span<const float> query, size_t k, size_t ef) const;
 
+  // Like Search, but returns only vectors whose id passes `filter` (called
+  // from the searching thread, possibly many times; must be thread-safe if
+  // searches run concurrently). The walk still crosses failing nodes, so it
+  // returns k results whenever k passing vectors exist and are reachable;
+  // the rarer the passing vectors, the more of the graph it visits. If
+  // `selectivity` (the caller's estimate of the passing fraction, 0..1) is
+  // below `exact_below`, an exact scan of the passing vectors is used
+  // instead: exact results, one predicate call per stored vector.
+  // Errors as for Search; k may exceed the number of passing vectors (fewer
+  // results are returned).
+  Result<size_t> SearchFiltered(std::span<const float> query, size_t k, size_t ef,
+                                const std::function<bool(VectorId)>& filter,
+                                std::span<Neighbor> out, double selectivity = 1.0,
+                                double exact_below = 0.02, SearchContext* context = nullptr,
+                                SearchStats* stats = nullptr) const;
+
+  // Removes `id`. Later searches never return it; the graph around it is
+  // repaired (MN-RU: its mutual neighbours re-select their lists) so the
+  // remaining vectors stay reachable. Its memory is not reclaimed until the
+  // index is rebuilt. Safe to run concurrently with searches and inserts.
+  // Errors: NotFound.
+  Status Remove(VectorId id);
+
   // Searches nq = queries.size() / dim() queries on `num_threads` threads
   // (0 = all cores). Results of query i go to out[i*k .. i*k + counts[i]);
   // out must hold nq*k entries and counts nq. Errors as for Search, and for a
@@ -140,7 +164,8 @@ class HnswIndex {
   Status GetVector(VectorId id, std::span<float> out) const;
   bool Contains(VectorId id) const;
 
-  size_t size() const;
+  size_t size() const;           // live vectors
+  size_t deleted_count() const;  // removed vectors still holding records
   size_t capacity() const;
   uint32_t dim() const;
   Metric metric() const;

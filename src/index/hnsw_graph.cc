@@ -14,13 +14,6 @@ constexpr size_t kLine = 64;
 
 size_t RoundUp(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
-inline uint32_t LoadAcq(const uint32_t* p) {
-  return std::atomic_ref<uint32_t>(*const_cast<uint32_t*>(p)).load(std::memory_order_acquire);
-}
-inline void StoreRel(uint32_t* p, uint32_t v) {
-  std::atomic_ref<uint32_t>(*p).store(v, std::memory_order_release);
-}
-
 inline void Prefetch(const void* p) {
   _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
 }
@@ -165,8 +158,8 @@ void HnswGraph::EnsureScratch(SearchScratch& s, size_t beam, size_t capacity) co
   }
 }
 
-uint32_t HnswGraph::Greedy(const char* base, const float* q, uint32_t entry, float* entry_dist,
-                           uint32_t layer, uint64_t* dists) const {
+uint32_t HnswGraph::Greedy(const char* base, size_t limit, const float* q, uint32_t entry,
+                           float* entry_dist, uint32_t layer, uint64_t* dists) const {
   uint32_t cur = entry;
   float cur_d = *entry_dist;
   bool changed = true;
@@ -176,6 +169,10 @@ uint32_t HnswGraph::Greedy(const char* base, const float* q, uint32_t entry, flo
     uint32_t cnt = LoadAcq(list);
     for (uint32_t j = 1; j <= cnt; ++j) {
       uint32_t v = LoadAcq(list + j);
+      // Upper-layer lists live outside the record array and are shared by
+      // every generation of it, so a reader on an older generation can meet
+      // a node added after that generation was retired: skip it.
+      if (v >= limit) continue;
       float d = Distance(q, VecPtr(base, v));
       ++*dists;
       if (d < cur_d) {
@@ -252,7 +249,9 @@ size_t HnswGraph::SearchLayer(const char* base, const float* q, uint32_t entry,
 }
 
 void HnswGraph::SelectHeuristic(const char* base, const Candidate* cands, size_t n, size_t max,
-                                std::vector<Candidate>& out) const {
+                                std::vector<Candidate>& out, float alpha) const {
+  // L2 distances here are squared, so alpha applies squared.
+  const float factor = opt_.metric == Metric::kL2 ? alpha * alpha : alpha;
   out.clear();
   if (n <= max) {
     out.assign(cands, cands + n);
@@ -266,7 +265,7 @@ void HnswGraph::SelectHeuristic(const char* base, const Candidate* cands, size_t
     const float* cv = VecPtr(base, c.slot);
     bool keep = true;
     for (const Candidate& r : out) {
-      if (Distance(cv, VecPtr(base, r.slot)) < c.dist) {
+      if (factor * Distance(cv, VecPtr(base, r.slot)) < c.dist) {
         keep = false;
         break;
       }
@@ -296,6 +295,7 @@ void HnswGraph::AddLink(const char* base, uint32_t to, uint32_t from, float dist
   s.prune.push_back({dist, from});
   for (uint32_t j = 1; j <= cnt; ++j) {
     uint32_t v = LoadAcq(list + j);
+    if (IsDeleted(base, v)) continue;  // a full list is the moment to shed removed nodes
     s.prune.push_back({Distance(tv, VecPtr(base, v)), v});
   }
   std::sort(s.prune.begin(), s.prune.end(),
@@ -370,11 +370,18 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
   uint64_t dists = 0, hops = 0;
   float d = Distance(q, VecPtr(base, entry));
   uint32_t cur = entry;
-  for (uint32_t l = max_level; l > level; --l) cur = Greedy(base, q, cur, &d, l, &dists);
+  const size_t limit = storage_.load(std::memory_order_acquire)->capacity;
+  for (uint32_t l = max_level; l > level; --l) cur = Greedy(base, limit, q, cur, &d, l, &dists);
   for (int32_t l = static_cast<int32_t>(std::min(level, max_level)); l >= 0; --l) {
     size_t n = SearchLayer(base, q, cur, d, opt_.ef_construction, l, s, &dists, &hops);
     std::vector<Candidate> found(s.pool.begin(), s.pool.begin() + n);
-    SelectHeuristic(base, found.data(), n, max_m_, s.selected);
+    // Removed nodes guide the search but never become new neighbours.
+    std::vector<Candidate> live;
+    live.reserve(n);
+    for (const Candidate& c : found) {
+      if (!IsDeleted(base, c.slot)) live.push_back(c);
+    }
+    SelectHeuristic(base, live.data(), live.size(), max_m_, s.selected);
     std::vector<Candidate> chosen = s.selected;
     {
       std::lock_guard lock(NodeLock(slot));
@@ -394,8 +401,153 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
   return Status::OK();
 }
 
+size_t HnswGraph::SearchLayerFiltered(const char* base, const float* q, uint32_t entry,
+                                      float entry_dist, size_t ef, const IdPredicate* filter,
+                                      SearchScratch& s, uint64_t* dists, uint64_t* hops) const {
+  // hnswlib's filtered variant of Algorithm 2: C (the frontier, a min-heap)
+  // holds every node worth expanding, W (s.pool, sorted, capacity ef) only
+  // passing ones. A failing node is still expanded while it is nearer than
+  // W's worst, so the walk crosses regions where the predicate fails.
+  if (++s.epoch == 0) {
+    std::fill(s.visited.begin(), s.visited.end(), uint16_t{0});
+    s.epoch = 1;
+  }
+  const uint16_t epoch = s.epoch;
+  uint16_t* visited = s.visited.data();
+  Candidate* results = s.pool.data();
+  const float** bptr = s.batch_ptr.data();
+  uint32_t* bslot = s.batch_slot.data();
+  float* bdist = s.batch_dist.data();
+  const bool l2 = opt_.metric == Metric::kL2;
+  const simd::BatchFn batch = l2 ? kernels_->l2sq_batch : kernels_->dot_batch;
+  auto farther = [](const Candidate& a, const Candidate& b) { return a.dist > b.dist; };
+  std::vector<Candidate>& frontier = s.frontier;
+  frontier.clear();
+
+  size_t size = 0;
+  frontier.push_back({entry_dist, entry});
+  visited[entry] = epoch;
+  if (Passes(base, entry, filter)) results[size++] = {entry_dist, entry};
+  while (!frontier.empty()) {
+    std::pop_heap(frontier.begin(), frontier.end(), farther);
+    const Candidate c = frontier.back();
+    frontier.pop_back();
+    if (size == ef && c.dist > results[size - 1].dist) break;
+    ++*hops;
+    const uint32_t* list = List(base, c.slot, 0);
+    uint32_t cnt = LoadAcq(list);
+    size_t nb = 0;
+    for (uint32_t j = 1; j <= cnt; ++j) {
+      uint32_t v = LoadAcq(list + j);
+      if (visited[v] == epoch) continue;
+      visited[v] = epoch;
+      const float* vp = VecPtr(base, v);
+      Prefetch(vp);
+      bptr[nb] = vp;
+      bslot[nb] = v;
+      ++nb;
+    }
+    batch(q, bptr, nb, opt_.dim, bdist);
+    *dists += nb;
+    for (size_t j = 0; j < nb; ++j) {
+      float d = l2 ? bdist[j] : 1.0f - bdist[j];
+      if (size < ef || d < results[size - 1].dist) {
+        frontier.push_back({d, bslot[j]});
+        std::push_heap(frontier.begin(), frontier.end(), farther);
+        if (Passes(base, bslot[j], filter)) BeamInsert(results, &size, ef, {d, bslot[j]});
+      }
+    }
+  }
+  return size;
+}
+
+size_t HnswGraph::ScanFiltered(const char* base, const float* q, size_t k,
+                               const IdPredicate* filter, SearchScratch& s,
+                               uint64_t* dists) const {
+  // Below a few percent selectivity a graph walk visits most of the graph
+  // to find k passing nodes; evaluating the predicate on every slot and the
+  // distance only on passing ones is cheaper and exact (algorithms.md 5.2).
+  const size_t n = slots();
+  Candidate* results = s.pool.data();
+  size_t size = 0;
+  for (uint32_t slot = 0; slot < n; ++slot) {
+    if (!Passes(base, slot, filter)) continue;
+    float d = Distance(q, VecPtr(base, slot));
+    ++*dists;
+    if (size < k || d < results[size - 1].dist) BeamInsert(results, &size, k, {d, slot});
+  }
+  return size;
+}
+
+Status HnswGraph::Remove(VectorId id, SearchScratch& s) {
+  uint32_t slot;
+  {
+    std::unique_lock idl(id_mu_);
+    auto it = id_to_slot_.find(id);
+    if (it == id_to_slot_.end()) {
+      return Status::NotFound("id " + std::to_string(id) + " is not in the index");
+    }
+    slot = it->second;
+    id_to_slot_.erase(it);
+  }
+  std::shared_lock rl(resize_mu_);
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  {
+    std::lock_guard lock(NodeLock(slot));
+    uint32_t* flags = Header(base, slot) + 1;
+    StoreRel(flags, LoadAcq(flags) | kDeletedFlag);
+  }
+  deleted_.fetch_add(1, std::memory_order_acq_rel);
+  size_.fetch_sub(1, std::memory_order_acq_rel);
+
+  // MN-RU gamma repair (algorithms.md 3.3, applied to a hard delete as in
+  // 3.5 item 3): only mutual neighbours can lose connectivity through the
+  // removed node, so only they are re-selected, from the small pool
+  // N(n) + N(removed) instead of the two-hop set.
+  const uint32_t level = Level(base, slot);
+  std::vector<uint32_t> removed_list, pool;
+  for (uint32_t l = 0; l <= level; ++l) {
+    const uint32_t bound = l == 0 ? max_m0_ : max_m_;
+    const uint32_t* dl = List(base, slot, l);
+    uint32_t dcnt = std::min(LoadAcq(dl), bound);
+    removed_list.clear();
+    for (uint32_t j = 1; j <= dcnt; ++j) removed_list.push_back(LoadAcq(dl + j));
+    for (uint32_t n : removed_list) {
+      if (n == slot || IsDeleted(base, n)) continue;
+      std::lock_guard lock(NodeLock(n));
+      uint32_t* nl = List(base, n, l);
+      uint32_t ncnt = std::min(LoadAcq(nl), bound);
+      pool.clear();
+      bool mutual = false;
+      for (uint32_t j = 1; j <= ncnt; ++j) {
+        uint32_t v = LoadAcq(nl + j);
+        if (v == slot) mutual = true;
+        pool.push_back(v);
+      }
+      if (!mutual) continue;
+      pool.insert(pool.end(), removed_list.begin(), removed_list.end());
+      std::sort(pool.begin(), pool.end());
+      pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
+      s.prune.clear();
+      const float* nv = VecPtr(base, n);
+      for (uint32_t v : pool) {
+        if (v == slot || v == n || IsDeleted(base, v)) continue;
+        s.prune.push_back({Distance(nv, VecPtr(base, v)), v});
+      }
+      std::sort(s.prune.begin(), s.prune.end(),
+                [](const Candidate& a, const Candidate& b) { return a.dist < b.dist; });
+      SelectHeuristic(base, s.prune.data(), s.prune.size(), bound, s.selected, kRepairAlpha);
+      uint32_t k = 0;
+      for (const Candidate& c : s.selected) StoreRel(nl + 1 + k++, c.slot);
+      StoreRel(nl, k);
+    }
+  }
+  return Status::OK();
+}
+
 size_t HnswGraph::Search(const float* query, size_t k, size_t ef, Neighbor* out,
-                         SearchScratch& s, SearchStats* stats) const {
+                         SearchScratch& s, SearchStats* stats, const IdPredicate* filter,
+                         double selectivity, double exact_below) const {
   // Entry before storage: the storage loaded second is at least as new as the
   // one the entry point was written into, so it holds the entry's record.
   uint64_t ep = entry_.load(std::memory_order_acquire);
@@ -413,11 +565,23 @@ size_t HnswGraph::Search(const float* query, size_t k, size_t ef, Neighbor* out,
     for (uint32_t i = 0; i < opt_.dim; ++i) s.query[i] = query[i] * inv;
     q = s.query.data();
   }
-  uint64_t dists = 1, hops = 0;
-  float d = Distance(q, VecPtr(base, entry));
-  uint32_t cur = entry;
-  for (uint32_t l = max_level; l > 0; --l) cur = Greedy(base, q, cur, &d, l, &dists);
-  size_t n = SearchLayer(base, q, cur, d, beam, 0, s, &dists, &hops);
+  uint64_t dists = 0, hops = 0;
+  size_t n;
+  if (filter != nullptr && selectivity < exact_below) {
+    n = ScanFiltered(base, q, k, filter, s, &dists);
+  } else {
+    float d = Distance(q, VecPtr(base, entry));
+    ++dists;
+    uint32_t cur = entry;
+    for (uint32_t l = max_level; l > 0; --l) {
+      cur = Greedy(base, st->capacity, q, cur, &d, l, &dists);
+    }
+    if (filter == nullptr && deleted_count() == 0) {
+      n = SearchLayer(base, q, cur, d, beam, 0, s, &dists, &hops);
+    } else {
+      n = SearchLayerFiltered(base, q, cur, d, beam, filter, s, &dists, &hops);
+    }
+  }
   n = std::min(n, k);
   for (size_t i = 0; i < n; ++i) {
     out[i].id = IdOf(base, s.pool[i].slot);
@@ -471,7 +635,7 @@ size_t HnswGraph::MarkFrom(const char* base, uint32_t start, std::vector<uint8_t
 }
 
 size_t HnswGraph::MarkReachable(const char* base, std::vector<uint8_t>& mark) const {
-  mark.assign(size(), 0);
+  mark.assign(slots(), 0);
   uint32_t entry = static_cast<uint32_t>(entry_.load(std::memory_order_acquire));
   return entry == kNoSlot ? 0 : MarkFrom(base, entry, mark);
 }
@@ -479,15 +643,22 @@ size_t HnswGraph::MarkReachable(const char* base, std::vector<uint8_t>& mark) co
 size_t HnswGraph::RepairReachability(SearchScratch& s, int max_rounds) {
   std::shared_lock rl(resize_mu_);
   const char* base = storage_.load(std::memory_order_acquire)->base;
-  const size_t n = size();
+  const size_t n = slots();
   uint32_t entry = static_cast<uint32_t>(entry_.load(std::memory_order_acquire));
   if (entry == kNoSlot) return 0;
   std::vector<uint8_t> mark;
-  size_t reached = MarkReachable(base, mark);
-  for (int round = 0; round < max_rounds && reached < n; ++round) {
+  // Removed nodes need no in-edge; only live ones count.
+  auto unreachable = [&] {
+    MarkReachable(base, mark);
+    size_t missing = 0;
+    for (uint32_t u = 0; u < n; ++u) missing += !mark[u] && !IsDeleted(base, u);
+    return missing;
+  };
+  size_t missing = unreachable();
+  for (int round = 0; round < max_rounds && missing > 0; ++round) {
     EnsureScratch(s, opt_.ef_construction, storage_.load(std::memory_order_acquire)->capacity);
     for (uint32_t u = 0; u < n; ++u) {
-      if (mark[u]) continue;
+      if (mark[u] || IsDeleted(base, u)) continue;
       const float* uv = VecPtr(base, u);
       uint64_t dists = 0, hops = 0;
       size_t found = SearchLayer(base, uv, entry, Distance(uv, VecPtr(base, entry)),
@@ -496,7 +667,7 @@ size_t HnswGraph::RepairReachability(SearchScratch& s, int max_rounds) {
       uint32_t target = kNoSlot, fallback = kNoSlot;
       for (size_t i = 0; i < found; ++i) {
         uint32_t c = s.pool[i].slot;
-        if (c == u || !mark[c]) continue;
+        if (c == u || !mark[c] || IsDeleted(base, c)) continue;
         if (fallback == kNoSlot) fallback = c;
         if (LoadAcq(List(base, c, 0)) < max_m0_) {
           target = c;
@@ -531,17 +702,18 @@ size_t HnswGraph::RepairReachability(SearchScratch& s, int max_rounds) {
       // u and everything reachable from it are now reachable.
       MarkFrom(base, u, mark);
     }
-    reached = MarkReachable(base, mark);
+    missing = unreachable();
   }
-  return n - reached;
+  return missing;
 }
 
 GraphReport HnswGraph::Check() const {
   std::shared_lock rl(resize_mu_);
   GraphReport r;
   const char* base = storage_.load(std::memory_order_acquire)->base;
-  const size_t n = size();
-  r.nodes = n;
+  const size_t n = slots();
+  r.nodes = size();
+  r.deleted = deleted_count();
   uint64_t ep = entry_.load(std::memory_order_acquire);
   uint32_t entry = static_cast<uint32_t>(ep);
   if (entry == kNoSlot) return r;
@@ -567,8 +739,8 @@ GraphReport HnswGraph::Check() const {
     }
   }
   std::vector<uint8_t> mark;
-  size_t reached = MarkReachable(base, mark);
-  r.reachable = reached;
+  MarkReachable(base, mark);
+  for (uint32_t u = 0; u < n; ++u) r.reachable += mark[u] && !IsDeleted(base, u);
   return r;
 }
 

@@ -36,13 +36,16 @@
 // release-store that publishes a link to it, is visible to it. Growing the
 // array takes resize_mu_ exclusively, copies, and publishes a new Storage; the
 // old one is retired, not freed, until the graph is destroyed, so a reader
-// still walking it stays safe (it may miss the newest inserts).
+// still walking it stays safe (it may miss the newest inserts). Upper-layer
+// lists are shared by all generations, so readers bound their slot ids by
+// their generation's capacity there.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -56,6 +59,18 @@
 #include "simd/distance.h"
 
 namespace omendb::index_internal {
+
+// Loads and stores of graph words shared with concurrent readers (see
+// "Concurrency" above). On x86 both compile to plain moves.
+inline uint32_t LoadAcq(const uint32_t* p) {
+  return std::atomic_ref<uint32_t>(*const_cast<uint32_t*>(p)).load(std::memory_order_acquire);
+}
+inline void StoreRel(uint32_t* p, uint32_t v) {
+  std::atomic_ref<uint32_t>(*p).store(v, std::memory_order_release);
+}
+
+// Decides whether a stored vector may be returned (filtered search).
+using IdPredicate = std::function<bool(VectorId)>;
 
 // An (distance, slot) pair in a search beam. The top bit of `slot` marks a
 // node whose neighbours were already expanded.
@@ -73,6 +88,7 @@ struct SearchScratch {
   std::vector<const float*> batch_ptr;
   std::vector<uint32_t> batch_slot;
   std::vector<float> batch_dist;
+  std::vector<Candidate> frontier;  // filtered search: min-heap of unexpanded nodes
   // Build-only scratch.
   std::vector<Candidate> selected;
   std::vector<Candidate> prune;
@@ -83,6 +99,10 @@ class HnswGraph {
   static constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
   static constexpr uint32_t kExpandedBit = 0x80000000u;
   static constexpr size_t kMaxSlots = 0x7FFFFFFFu;  // slots use 31 bits
+  static constexpr uint32_t kDeletedFlag = 1u;      // in a record's flags word
+  // Vamana-style relaxation used when repairing after a delete (MN-RU gamma
+  // prunes with alpha = 1.1; algorithms.md section 3.3).
+  static constexpr float kRepairAlpha = 1.1f;
 
   explicit HnswGraph(const HnswOptions& options);
   ~HnswGraph();
@@ -97,9 +117,26 @@ class HnswGraph {
   // Inserts one validated vector. Safe to call from several threads.
   Status Insert(VectorId id, const float* vec, SearchScratch& scratch);
 
-  // Algorithm 5: writes up to k results (slot order resolved to ids) to out.
+  // Algorithm 5: writes up to k results (nearest first) to out. With a
+  // predicate, or once any vector was removed, layer 0 runs the filtered
+  // search: every node guides the walk, only live nodes passing `filter`
+  // enter the results, and the walk ends only when the nearest unexpanded
+  // node is farther than the worst of ef results, so k results come back
+  // whenever k passing vectors are reachable. `exact_below` in (0, 1]: if the
+  // caller's estimate of the passing fraction is below it, an exact scan of
+  // the passing vectors replaces the graph walk.
   size_t Search(const float* query, size_t k, size_t ef, Neighbor* out, SearchScratch& scratch,
-                SearchStats* stats) const;
+                SearchStats* stats, const IdPredicate* filter = nullptr,
+                double selectivity = 1.0, double exact_below = 0.0) const;
+
+  // Removes `id`: its record is flagged deleted (searches still walk through
+  // it but never return it) and, following MN-RU gamma, every mutual
+  // neighbour n (n links to it and it links to n) gets its list re-selected
+  // from N(n) + N(deleted) with the alpha = 1.1 heuristic, which drops the
+  // edge to the deleted node. The slot is not reused (compaction reclaims
+  // it). NotFound if absent.
+  Status Remove(VectorId id, SearchScratch& scratch);
+  size_t deleted_count() const { return deleted_.load(std::memory_order_acquire); }
 
   // Makes every node reachable on layer 0 from the entry point. HNSW's
   // pruning can leave a node with no in-edge (a handful per 10^4 with a
@@ -140,6 +177,9 @@ class HnswGraph {
   // Neighbour list of `slot` on `layer`: [count, slots...].
   uint32_t* List(const char* base, uint32_t slot, uint32_t layer) const;
   uint32_t Level(const char* base, uint32_t slot) const { return Header(base, slot)[0]; }
+  bool IsDeleted(const char* base, uint32_t slot) const {
+    return (LoadAcq(Header(base, slot) + 1) & kDeletedFlag) != 0;
+  }
   VectorId IdOf(const char* base, uint32_t slot) const {
     VectorId id;
     std::memcpy(&id, Header(base, slot) + 2, sizeof id);
@@ -154,18 +194,37 @@ class HnswGraph {
   uint32_t DrawLevel(uint32_t slot) const;
   Status Grow(size_t min_capacity);
 
-  // Greedy descent on `layer` (SEARCH-LAYER with ef = 1).
-  uint32_t Greedy(const char* base, const float* q, uint32_t entry, float* entry_dist,
-                  uint32_t layer, uint64_t* dists) const;
+  // Greedy descent on `layer` (SEARCH-LAYER with ef = 1) over the records
+  // of one generation of the array, whose capacity is `limit`.
+  uint32_t Greedy(const char* base, size_t limit, const float* q, uint32_t entry,
+                  float* entry_dist, uint32_t layer, uint64_t* dists) const;
   // Algorithm 2 on `layer` from `entry`, beam width ef. Leaves the beam,
   // sorted nearest first, in scratch.pool and returns its size.
   size_t SearchLayer(const char* base, const float* q, uint32_t entry, float entry_dist,
                      size_t ef, uint32_t layer, SearchScratch& s, uint64_t* dists,
                      uint64_t* hops) const;
   // Algorithm 4 over `cands` (sorted nearest first, distances to the base
-  // node): keeps at most `max` into `out`.
+  // node): keeps at most `max` into `out`. With alpha > 1 a candidate is
+  // dropped only if a kept neighbour is alpha times nearer to it than the
+  // base node is (Vamana's RobustPrune rule), keeping more long edges.
   void SelectHeuristic(const char* base, const Candidate* cands, size_t n, size_t max,
-                       std::vector<Candidate>& out) const;
+                       std::vector<Candidate>& out, float alpha = 1.0f) const;
+  // The filtered layer-0 search described at Search(). Results (passing,
+  // live) are left sorted in scratch.pool; returns their count.
+  size_t SearchLayerFiltered(const char* base, const float* q, uint32_t entry, float entry_dist,
+                             size_t ef, const IdPredicate* filter, SearchScratch& s,
+                             uint64_t* dists, uint64_t* hops) const;
+  // Exact scan over live slots passing `filter`; results sorted in scratch.pool.
+  size_t ScanFiltered(const char* base, const float* q, size_t k, const IdPredicate* filter,
+                      SearchScratch& s, uint64_t* dists) const;
+  bool Passes(const char* base, uint32_t slot, const IdPredicate* filter) const {
+    if (IsDeleted(base, slot)) return false;
+    return filter == nullptr || (*filter)(IdOf(base, slot));
+  }
+  size_t slots() const {
+    std::shared_lock idl(id_mu_);
+    return next_slot_;
+  }
   // Adds `from` to `to`'s list on `layer`, pruning `to`'s list with the
   // heuristic when full. Locks `to`'s stripe.
   void AddLink(const char* base, uint32_t to, uint32_t from, float dist, uint32_t layer,
@@ -202,7 +261,8 @@ class HnswGraph {
   mutable std::shared_mutex id_mu_;
   std::unordered_map<VectorId, uint32_t> id_to_slot_;  // guarded by id_mu_
   size_t next_slot_ = 0;                               // guarded by id_mu_
-  std::atomic<size_t> size_{0};                        // completed inserts
+  std::atomic<size_t> size_{0};                        // live vectors (completed inserts - removals)
+  std::atomic<size_t> deleted_{0};                     // removed (flagged) records
   std::atomic<size_t> upper_bytes_{0};
 
   std::unique_ptr<std::mutex[]> node_locks_;

@@ -145,6 +145,30 @@ Result<size_t> HnswIndex::Search(std::span<const float> query, size_t k, size_t 
   return graph_->Search(query.data(), k, ef, out.data(), s, stats);
 }
 
+Result<size_t> HnswIndex::SearchFiltered(std::span<const float> query, size_t k, size_t ef,
+                                         const std::function<bool(VectorId)>& filter,
+                                         std::span<Neighbor> out, double selectivity,
+                                         double exact_below, SearchContext* context,
+                                         SearchStats* stats) const {
+  const size_t dim = graph_->options().dim;
+  if (query.size() != dim) {
+    return Status::InvalidArgument(SizeMismatch("query", query.size(), dim));
+  }
+  if (k == 0) return Status::InvalidArgument("k must be at least 1");
+  if (graph_->size() == 0) return Status::FailedPrecondition("the index is empty");
+  if (out.size() < k) {
+    return Status::InvalidArgument("output buffer holds " + std::to_string(out.size()) +
+                                   " results, k = " + std::to_string(k));
+  }
+  if (!filter) return Status::InvalidArgument("filter is empty");
+  OMENDB_RETURN_IF_ERROR(graph_->ValidateVector(query.data(), "query"));
+  SearchScratch& s = context != nullptr ? *context->scratch_ : ThreadScratch();
+  return graph_->Search(query.data(), k, ef, out.data(), s, stats, &filter, selectivity,
+                        exact_below);
+}
+
+Status HnswIndex::Remove(VectorId id) { return graph_->Remove(id, ThreadScratch()); }
+
 Result<std::vector<Neighbor>> HnswIndex::Search(std::span<const float> query, size_t k,
                                                 size_t ef) const {
   std::vector<Neighbor> out(k);
@@ -203,6 +227,7 @@ bool HnswIndex::Contains(VectorId id) const {
 }
 
 size_t HnswIndex::size() const { return graph_->size(); }
+size_t HnswIndex::deleted_count() const { return graph_->deleted_count(); }
 size_t HnswIndex::capacity() const { return graph_->capacity(); }
 uint32_t HnswIndex::dim() const { return graph_->options().dim; }
 Metric HnswIndex::metric() const { return graph_->options().metric; }
