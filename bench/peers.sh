@@ -29,6 +29,7 @@ mkdir -p "$out"
 omendb="$root/build/release/omendb"
 [ -x "$omendb" ] || { echo "peers.sh: build the release preset first (cmake --build --preset release)" >&2; exit 2; }
 
+"$root/scripts/install-deps.sh" --bench
 # peerbench's folder is read-only: build a copy inside build/.
 pb="$root/build/peerbench"
 if [ ! -x "$pb/peerbench" ] || [ "$src/peerbench.cpp" -nt "$pb/peerbench" ]; then

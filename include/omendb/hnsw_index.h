@@ -20,6 +20,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "omendb/status.h"
@@ -158,6 +159,17 @@ class HnswIndex {
   // query count that is not a whole multiple of dim().
   Status SearchBatch(std::span<const float> queries, size_t k, size_t ef, std::span<Neighbor> out,
                      std::span<uint32_t> counts, int num_threads = 0) const;
+
+  // Writes a snapshot of the whole index (vectors, graph, ids, removal
+  // flags; format in docs/format/hnsw_snapshot.md, with checksums) as a
+  // sequence of chunks to `sink`; a non-OK Status from the sink stops it and
+  // is returned. Must not run concurrently with Add/AddBatch/Remove.
+  Status Save(const std::function<Status(std::string_view)>& sink) const;
+
+  // Rebuilds an index from a snapshot written by Save. Every size, count,
+  // neighbour id and checksum is verified: a truncated or altered snapshot
+  // gives Corruption (NotSupported for an unknown version), never a crash.
+  static Result<std::unique_ptr<HnswIndex>> Load(std::string_view snapshot);
 
   // Copies the stored vector of `id` (as stored: normalised under cosine).
   // NotFound if absent; InvalidArgument if out.size() != dim().

@@ -1,5 +1,7 @@
 #include "index/hnsw_graph.h"
 
+#include "util/crc32c.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -742,6 +744,188 @@ GraphReport HnswGraph::Check() const {
   MarkReachable(base, mark);
   for (uint32_t u = 0; u < n; ++u) r.reachable += mark[u] && !IsDeleted(base, u);
   return r;
+}
+
+}  // namespace omendb::index_internal
+
+namespace omendb::index_internal {
+namespace {
+
+constexpr char kSnapshotMagic[8] = {'O', 'M', 'D', 'B', 'H', 'N', 'S', 'W'};
+constexpr uint32_t kSnapshotVersion = 1;
+constexpr size_t kSnapshotHeaderBytes = 96;  // including its trailing checksum
+constexpr uint32_t kMaxLevel = 30;
+
+void Put32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
+void Put64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
+uint32_t Get32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t Get64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+Status Corrupt(const std::string& what) { return Status::Corruption("HNSW snapshot: " + what); }
+
+}  // namespace
+
+Status HnswGraph::Serialize(const std::function<Status(std::string_view)>& sink) const {
+  std::shared_lock rl(resize_mu_);
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  const size_t n = slots();
+  uint64_t upper_words = 0;
+  for (uint32_t s = 0; s < n; ++s) upper_words += static_cast<uint64_t>(Level(base, s)) * (1 + max_m_);
+  const uint64_t ep = entry_.load(std::memory_order_acquire);
+
+  // Header: fixed layout, little-endian (x86-64 is the only target so far).
+  char h[kSnapshotHeaderBytes] = {};
+  std::memcpy(h, kSnapshotMagic, 8);
+  Put32(h + 8, kSnapshotVersion);
+  Put32(h + 12, kSnapshotHeaderBytes);
+  Put32(h + 16, opt_.dim);
+  Put32(h + 20, static_cast<uint32_t>(opt_.metric));
+  Put32(h + 24, opt_.M);
+  Put32(h + 28, opt_.ef_construction);
+  Put64(h + 32, opt_.seed);
+  Put64(h + 40, n);
+  Put64(h + 48, size());
+  Put64(h + 56, deleted_count());
+  Put32(h + 64, static_cast<uint32_t>(ep));
+  Put32(h + 68, static_cast<uint32_t>(ep >> 32));
+  Put64(h + 72, stride_);
+  Put64(h + 80, upper_words);
+  Put32(h + 92, util::crc32c::Mask(util::crc32c::Value(h, 92)));
+  OMENDB_RETURN_IF_ERROR(sink({h, sizeof h}));
+
+  // Records, with the process-local upper-list pointer zeroed, in chunks.
+  uint32_t crc = 0;
+  std::vector<char> chunk;
+  const size_t per_chunk = std::max<size_t>(1, (1u << 20) / stride_);
+  for (size_t s0 = 0; s0 < n; s0 += per_chunk) {
+    size_t s1 = std::min(n, s0 + per_chunk);
+    chunk.assign(base + s0 * stride_, base + s1 * stride_);
+    for (size_t s = s0; s < s1; ++s) {
+      std::memset(chunk.data() + (s - s0) * stride_ + header_off_ + 16, 0, 8);
+    }
+    crc = util::crc32c::Extend(crc, chunk.data(), chunk.size());
+    OMENDB_RETURN_IF_ERROR(sink({chunk.data(), chunk.size()}));
+  }
+  char tail[4];
+  Put32(tail, util::crc32c::Mask(crc));
+  OMENDB_RETURN_IF_ERROR(sink({tail, 4}));
+
+  // Upper lists, in slot order.
+  crc = 0;
+  for (uint32_t s = 0; s < n; ++s) {
+    uint32_t level = Level(base, s);
+    if (level == 0) continue;
+    const char* p = reinterpret_cast<const char*>(List(base, s, 1));
+    size_t bytes = static_cast<size_t>(level) * (1 + max_m_) * 4;
+    crc = util::crc32c::Extend(crc, p, bytes);
+    OMENDB_RETURN_IF_ERROR(sink({p, bytes}));
+  }
+  Put32(tail, util::crc32c::Mask(crc));
+  return sink({tail, 4});
+}
+
+Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes) {
+  if (bytes.size() < kSnapshotHeaderBytes) return Corrupt("shorter than its header");
+  const char* h = bytes.data();
+  if (std::memcmp(h, kSnapshotMagic, 8) != 0) return Corrupt("bad magic");
+  if (util::crc32c::Unmask(Get32(h + 92)) != util::crc32c::Value(h, 92)) {
+    return Corrupt("header checksum mismatch");
+  }
+  if (Get32(h + 8) != kSnapshotVersion) {
+    return Status::NotSupported("HNSW snapshot version " + std::to_string(Get32(h + 8)));
+  }
+  if (Get32(h + 12) != kSnapshotHeaderBytes) return Corrupt("bad header size");
+  HnswOptions o;
+  o.dim = Get32(h + 16);
+  uint32_t metric = Get32(h + 20);
+  o.M = Get32(h + 24);
+  o.ef_construction = Get32(h + 28);
+  o.seed = Get64(h + 32);
+  if (o.dim == 0 || o.dim > 65536 || metric > 2 || o.M < 2 || o.M > 512 ||
+      o.ef_construction == 0) {
+    return Corrupt("parameters out of range");
+  }
+  o.metric = static_cast<Metric>(metric);
+  const uint64_t n = Get64(h + 40), live = Get64(h + 48), deleted = Get64(h + 56);
+  const uint32_t entry = Get32(h + 64), max_level = Get32(h + 68);
+  const uint64_t upper_words = Get64(h + 80);
+  auto g = std::make_unique<HnswGraph>(o);
+  if (Get64(h + 72) != g->stride_) return Corrupt("record size does not match parameters");
+  if (n > kMaxSlots || live + deleted != n) return Corrupt("bad counts");
+  // Sizes are checked against the input before anything is allocated.
+  const uint64_t records = n * g->stride_;
+  if (upper_words > bytes.size() / 4 ||
+      bytes.size() != kSnapshotHeaderBytes + records + 4 + upper_words * 4 + 4) {
+    return Corrupt("size " + std::to_string(bytes.size()) + " does not match its header");
+  }
+  const char* rec = h + kSnapshotHeaderBytes;
+  if (util::crc32c::Unmask(Get32(rec + records)) != util::crc32c::Value(rec, records)) {
+    return Corrupt("record checksum mismatch");
+  }
+  const char* up = rec + records + 4;
+  if (util::crc32c::Unmask(Get32(up + upper_words * 4)) !=
+      util::crc32c::Value(up, upper_words * 4)) {
+    return Corrupt("upper-layer checksum mismatch");
+  }
+  if ((n == 0) != (entry == kNoSlot) || (n > 0 && entry >= n)) return Corrupt("bad entry point");
+
+  OMENDB_RETURN_IF_ERROR(g->Grow(std::max<uint64_t>(n, 1)));
+  char* base = g->storage_.load(std::memory_order_relaxed)->base;
+  std::memcpy(base, rec, records);
+  // Validate records and rebuild the upper lists and the id map.
+  uint64_t used_upper = 0, seen_deleted = 0;
+  const uint32_t* words = nullptr;
+  std::vector<uint32_t> upper(upper_words);
+  if (upper_words > 0) std::memcpy(upper.data(), up, upper_words * 4);
+  words = upper.data();
+  for (uint32_t s = 0; s < n; ++s) {
+    uint32_t* hdr = g->Header(base, s);
+    uint32_t level = hdr[0];
+    if (level > kMaxLevel || hdr[1] > kDeletedFlag) return Corrupt("bad record header");
+    uint64_t need = static_cast<uint64_t>(level) * (1 + g->max_m_);
+    if (used_upper + need > upper_words) return Corrupt("upper lists shorter than levels");
+    uint64_t ptr = 0;
+    if (level > 0) {
+      auto* arr = new uint32_t[need];
+      std::memcpy(arr, words + used_upper, need * 4);
+      ptr = reinterpret_cast<uint64_t>(arr);
+      g->upper_bytes_.fetch_add(need * 4, std::memory_order_relaxed);
+    }
+    std::memcpy(hdr + 4, &ptr, 8);  // owned by g from here on, freed by its destructor
+    used_upper += need;
+    g->next_slot_ = s + 1;
+    if (hdr[1] & kDeletedFlag) {
+      ++seen_deleted;
+    } else if (!g->id_to_slot_.emplace(g->IdOf(base, s), s).second) {
+      return Corrupt("duplicate id " + std::to_string(g->IdOf(base, s)));
+    }
+  }
+  if (used_upper != upper_words || seen_deleted != deleted) return Corrupt("counts disagree");
+  for (uint32_t s = 0; s < n; ++s) {
+    uint32_t level = g->Level(base, s);
+    for (uint32_t l = 0; l <= level; ++l) {
+      const uint32_t* list = g->List(base, s, l);
+      uint32_t bound = l == 0 ? g->max_m0_ : g->max_m_;
+      if (list[0] > bound) return Corrupt("neighbour list longer than its bound");
+      for (uint32_t j = 1; j <= list[0]; ++j) {
+        if (list[j] >= n || g->Level(base, list[j]) < l) return Corrupt("bad neighbour id");
+      }
+    }
+  }
+  if (n > 0 && g->Level(base, entry) != max_level) return Corrupt("entry level mismatch");
+  g->size_.store(live, std::memory_order_release);
+  g->deleted_.store(deleted, std::memory_order_release);
+  g->entry_.store(n == 0 ? kNoSlot : ((static_cast<uint64_t>(max_level) << 32) | entry),
+                  std::memory_order_release);
+  return g;
 }
 
 }  // namespace omendb::index_internal

@@ -50,6 +50,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <span>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -147,6 +148,14 @@ class HnswGraph {
   // Returns the number of nodes still unreachable (0 unless the rounds ran
   // out). Must not run concurrently with Insert.
   size_t RepairReachability(SearchScratch& scratch, int max_rounds = 8);
+
+  // Snapshot (docs/format/hnsw_snapshot.md): writes the graph as a
+  // sequence of byte chunks to `sink`. Must not run concurrently with
+  // writers (searches are fine).
+  Status Serialize(const std::function<Status(std::string_view)>& sink) const;
+  // Rebuilds a graph from a snapshot, checking every count, id and checksum:
+  // Corruption (never a crash) for any malformed input.
+  static Result<std::unique_ptr<HnswGraph>> Deserialize(std::string_view bytes);
 
   bool Lookup(VectorId id, uint32_t* slot) const;
   void CopyVector(uint32_t slot, float* out) const;

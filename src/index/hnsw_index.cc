@@ -209,6 +209,15 @@ Status HnswIndex::SearchBatch(std::span<const float> queries, size_t k, size_t e
   return first_error;
 }
 
+Status HnswIndex::Save(const std::function<Status(std::string_view)>& sink) const {
+  return graph_->Serialize(sink);
+}
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(std::string_view snapshot) {
+  OMENDB_ASSIGN_OR_RETURN(auto graph, HnswGraph::Deserialize(snapshot));
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(graph)));
+}
+
 Status HnswIndex::GetVector(VectorId id, std::span<float> out) const {
   if (out.size() != graph_->options().dim) {
     return Status::InvalidArgument(SizeMismatch("output", out.size(), graph_->options().dim));
