@@ -22,6 +22,9 @@
 //
 // Filters are immutable values sharing their nodes: copying is a reference
 // count increment, and a Filter may be used from many threads at once.
+// Matches, ToString and destruction recurse once per tree level; Validate
+// caps the depth at kMaxFilterDepth, and ParseFilter never builds deeper
+// trees, so only hand-built trees thousands of levels deep need care.
 #pragma once
 
 #include <compare>

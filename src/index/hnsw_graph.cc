@@ -374,27 +374,36 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
   uint32_t cur = entry;
   const size_t limit = storage_.load(std::memory_order_acquire)->capacity;
   for (uint32_t l = max_level; l > level; --l) cur = Greedy(base, limit, q, cur, &d, l, &dists);
-  for (int32_t l = static_cast<int32_t>(std::min(level, max_level)); l >= 0; --l) {
+  // Search every layer first and publish afterwards: the node's own lists on
+  // all layers are written before the first back-link makes it reachable, so
+  // a concurrent search can never walk into a node whose layer-0 list is
+  // still empty. Each layer's search reads only that layer's lists, so the
+  // graph is the same as when linking layer by layer (paper, Algorithm 1).
+  const uint32_t top = std::min(level, max_level);
+  std::vector<std::vector<Candidate>> chosen(top + 1);
+  for (int32_t l = static_cast<int32_t>(top); l >= 0; --l) {
     size_t n = SearchLayer(base, q, cur, d, opt_.ef_construction, l, s, &dists, &hops);
-    std::vector<Candidate> found(s.pool.begin(), s.pool.begin() + n);
     // Removed nodes guide the search but never become new neighbours.
     std::vector<Candidate> live;
     live.reserve(n);
-    for (const Candidate& c : found) {
-      if (!IsDeleted(base, c.slot)) live.push_back(c);
+    for (size_t i = 0; i < n; ++i) {
+      if (!IsDeleted(base, s.pool[i].slot)) live.push_back(s.pool[i]);
     }
-    SelectHeuristic(base, live.data(), live.size(), max_m_, s.selected);
-    std::vector<Candidate> chosen = s.selected;
-    {
-      std::lock_guard lock(NodeLock(slot));
+    SelectHeuristic(base, live.data(), live.size(), max_m_, chosen[l]);
+    cur = s.pool[0].slot;
+    d = s.pool[0].dist;
+  }
+  {
+    std::lock_guard lock(NodeLock(slot));
+    for (uint32_t l = 0; l <= top; ++l) {
       uint32_t* list = List(base, slot, l);
       uint32_t k = 0;
-      for (const Candidate& c : chosen) StoreRel(list + 1 + k++, c.slot);
+      for (const Candidate& c : chosen[l]) StoreRel(list + 1 + k++, c.slot);
       StoreRel(list, k);
     }
-    for (const Candidate& c : chosen) AddLink(base, c.slot, slot, c.dist, l, s);
-    cur = found[0].slot;
-    d = found[0].dist;
+  }
+  for (uint32_t l = 0; l <= top; ++l) {
+    for (const Candidate& c : chosen[l]) AddLink(base, c.slot, slot, c.dist, l, s);
   }
   if (level > max_level) {
     entry_.store((static_cast<uint64_t>(level) << 32) | slot, std::memory_order_release);

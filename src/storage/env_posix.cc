@@ -279,8 +279,7 @@ class PosixEnv final : public Env {
     return std::unique_ptr<SequentialFile>(new PosixSequentialFile(path, fd));
   }
 
-  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
-      const std::string& path) override {
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override {
     int fd = OpenRetry(path.c_str(), O_RDONLY);
     if (fd < 0) return PosixError(path, "open", errno);
     return std::unique_ptr<RandomAccessFile>(new PosixRandomAccessFile(path, fd));

@@ -140,9 +140,9 @@ bool WalReader::ReadRecord(std::string* record) {
   record->clear();
   if (finished_) return false;
   scratch_.clear();
-  bool in_record = false;      // a FIRST fragment has been accepted
-  uint64_t record_start = 0;   // offset of that FIRST fragment's header
-  uint64_t record_end = 0;     // offset just past its latest accepted fragment
+  bool in_record = false;     // a FIRST fragment has been accepted
+  uint64_t record_start = 0;  // offset of that FIRST fragment's header
+  uint64_t record_end = 0;    // offset just past its latest accepted fragment
   for (;;) {
     std::string_view payload;
     const int type = ReadFragment(&payload);

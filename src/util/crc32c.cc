@@ -43,15 +43,12 @@ inline uint32_t LoadLE32(const uint8_t* p) {
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 
-inline uint32_t Byte(uint32_t crc, uint8_t b) {
-  return kTables[0][(crc ^ b) & 0xffu] ^ (crc >> 8);
-}
+inline uint32_t Byte(uint32_t crc, uint8_t b) { return kTables[0][(crc ^ b) & 0xffu] ^ (crc >> 8); }
 
 #if defined(__x86_64__)
 // Compiled for SSE4.2 regardless of the build flags; only ever called after
 // the run-time check in HardwareAvailable(), so generic CPUs never execute it.
-__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const void* data,
-                                                        size_t n) {
+__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const void* data, size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
   uint32_t c = ~crc;
   // Bytes up to an 8-byte boundary first so the 64-bit loads below are aligned

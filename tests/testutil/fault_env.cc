@@ -62,8 +62,7 @@ class FaultInjectionEnv::FaultWritableFile final : public WritableFile {
 FaultInjectionEnv::FaultInjectionEnv(Env* base) : base_(base) {}
 FaultInjectionEnv::~FaultInjectionEnv() = default;
 
-void FaultInjectionEnv::InjectFault(FaultOp op, uint64_t nth, FaultError error,
-                                    bool persistent) {
+void FaultInjectionEnv::InjectFault(FaultOp op, uint64_t nth, FaultError error, bool persistent) {
   std::lock_guard<std::mutex> lock(mu_);
   Fault& f = faults_[static_cast<int>(op)];
   f.armed = true;
@@ -131,8 +130,8 @@ bool FaultInjectionEnv::Alive(uint64_t epoch) const {
   return epoch == epoch_;
 }
 
-Status FaultInjectionEnv::FileAppend(const std::string& path, uint64_t epoch,
-                                     WritableFile* base, std::string_view data) {
+Status FaultInjectionEnv::FileAppend(const std::string& path, uint64_t epoch, WritableFile* base,
+                                     std::string_view data) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (epoch != epoch_) return DeadFile(path);
@@ -160,7 +159,7 @@ Status FaultInjectionEnv::FileSync(const std::string& path, uint64_t epoch, Writ
 }
 
 Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::OpenWritable(const std::string& path,
-                                                                       bool truncate) {
+                                                                      bool truncate) {
   OMENDB_RETURN_IF_ERROR(Check(FaultOp::kCreate, path));
   Result<bool> existed = base_->FileExists(path);
   if (!existed.ok()) return existed.status();

@@ -7,8 +7,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "omendb/env.h"
@@ -87,8 +87,7 @@ class FaultInjectionEnv : public Env {
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override;
   Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;
-  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
-      const std::string& path) override;
+  Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
   Result<std::unique_ptr<MmapRegion>> NewMmapRegion(const std::string& path) override;
   Result<bool> FileExists(const std::string& path) override;
   Result<uint64_t> GetFileSize(const std::string& path) override;
@@ -106,8 +105,8 @@ class FaultInjectionEnv : public Env {
   class FaultWritableFile;
 
   struct FileState {
-    uint64_t size = 0;         // bytes in the file as written through us
-    uint64_t synced_size = 0;  // size at the last successful Sync
+    uint64_t size = 0;              // bytes in the file as written through us
+    uint64_t synced_size = 0;       // size at the last successful Sync
     bool new_unsynced_dir = false;  // created here; directory not synced since
   };
   struct Fault {

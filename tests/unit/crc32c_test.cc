@@ -77,7 +77,9 @@ TEST(Crc32cTest, HardwareMatchesPortable) {
       uint32_t seed = static_cast<uint32_t>(rng());
       uint32_t want = ExtendPortable(seed, p, n);
       ASSERT_EQ(Extend(seed, p, n), want) << "start " << start << " n " << n;
-      if (hw) ASSERT_EQ(ExtendHardware(seed, p, n), want) << "start " << start << " n " << n;
+      if (hw) {
+        ASSERT_EQ(ExtendHardware(seed, p, n), want) << "start " << start << " n " << n;
+      }
     }
   }
   // A reference bit-at-a-time CRC checks the portable tables themselves.

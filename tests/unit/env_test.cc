@@ -209,13 +209,13 @@ TEST(EnvTest, MissingFilesAreNotFound) {
   TempDir dir;
   Env* env = Env::Default();
   const std::string missing = dir.File("missing");
-  for (const Status& s : {env->NewSequentialFile(missing).status(),
-                          env->NewRandomAccessFile(missing).status(),
-                          env->NewWritableFile(dir.File("nodir/f")).status(),
-                          env->NewAppendableFile(dir.File("nodir/f")).status(),
-                          env->GetFileSize(missing).status(), env->GetChildren(missing).status(),
-                          env->RemoveFile(missing), env->RenameFile(missing, dir.File("to")),
-                          env->SyncDir(missing), env->TruncateFile(missing, 0)}) {
+  for (const Status& s :
+       {env->NewSequentialFile(missing).status(), env->NewRandomAccessFile(missing).status(),
+        env->NewWritableFile(dir.File("nodir/f")).status(),
+        env->NewAppendableFile(dir.File("nodir/f")).status(), env->GetFileSize(missing).status(),
+        env->GetChildren(missing).status(), env->RemoveFile(missing),
+        env->RenameFile(missing, dir.File("to")), env->SyncDir(missing),
+        env->TruncateFile(missing, 0)}) {
     EXPECT_TRUE(s.IsNotFound()) << s.ToString();
     // The message names the path and the OS reason.
     EXPECT_NE(s.message().find(dir.path()), std::string::npos) << s.ToString();

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <random>
+#include <thread>
 #include <set>
 #include <unordered_map>
 #include <vector>
@@ -190,6 +192,58 @@ TEST(HnswUpdateTest, FilteredSearchReturnsKMatchesWithHighRecall) {
   got = idx->SearchFiltered({f.queries.row(0), kDim}, 10, 16, three, out, 1.0, 0.0);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(*got, 3u);
+}
+
+TEST(HnswUpdateTest, SearchesRunDuringRemovesAndInserts) {
+  // A writer replaces vectors (remove + add) while two readers search. A
+  // reader must never fail, and never see an id whose removal finished
+  // before its search started.
+  ChurnFixture f;
+  HnswOptions o;
+  o.dim = kDim;
+  o.ef_construction = 40;
+  auto idx = std::move(*HnswIndex::Create(o));
+  const size_t n = 3000;
+  std::vector<VectorId> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = i;
+  ASSERT_TRUE(idx->AddBatch({f.data.data.data(), n * kDim}, ids, 2).ok());
+  // removed_upto: every id below it has been removed (ids are removed in order).
+  std::atomic<VectorId> removed_upto{0};
+  std::atomic<bool> stop{false}, bad{false};
+  std::string why;  // written once, by the thread that first sets `bad`
+  auto reader = [&](size_t seed) {
+    SearchContext ctx;
+    Neighbor out[10];
+    size_t q = seed;
+    while (!stop.load()) {
+      VectorId floor = removed_upto.load();
+      auto r = idx->Search({f.queries.row(q % f.queries.rows), kDim}, 10, 32, out, &ctx);
+      if (!r.ok()) {
+        if (!bad.exchange(true)) why = "error: " + r.status().ToString();
+      } else if (*r != 10) {
+        if (!bad.exchange(true)) why = "only " + std::to_string(*r) + " results";
+      }
+      for (size_t i = 0; r.ok() && i < *r; ++i) {
+        if (out[i].id < floor && !bad.exchange(true)) {
+          why = "returned id " + std::to_string(out[i].id) + " removed before the search";
+        }
+      }
+      ++q;
+    }
+  };
+  std::thread r1(reader, 0), r2(reader, 50);
+  for (VectorId id = 0; id < 600; ++id) {
+    ASSERT_TRUE(idx->Remove(id).ok());
+    removed_upto.store(id + 1);
+    ASSERT_TRUE(idx->Add(100000 + id, {f.data.row(n + id), kDim}).ok());
+  }
+  stop = true;
+  r1.join();
+  r2.join();
+  EXPECT_FALSE(bad.load()) << why;
+  EXPECT_EQ(idx->size(), n);
+  GraphReport r = idx->CheckGraph();
+  EXPECT_EQ(r.self_loops + r.duplicate_edges + r.degree_violations + r.invalid_edges, 0u);
 }
 
 }  // namespace

@@ -96,10 +96,29 @@ class ReportCollector : public WalReader::Reporter {
   uint64_t tail_bytes = 0;
 };
 
+// A SequentialFile over memory it does not own, returning views into it
+// rather than copies (the other half of the Read contract).
+class ViewSource : public SequentialFile {
+ public:
+  explicit ViewSource(std::string_view data) : data_(data) {}
+  Result<std::string_view> Read(size_t n, char* /*scratch*/) override {
+    std::string_view r = data_.substr(0, n);
+    data_.remove_prefix(r.size());
+    return r;
+  }
+  Status Skip(uint64_t n) override {
+    data_.remove_prefix(static_cast<size_t>(std::min<uint64_t>(n, data_.size())));
+    return Status::OK();
+  }
+
+ private:
+  std::string_view data_;
+};
+
 // Reads every record of `log`.
-std::vector<std::string> ReadLog(const std::string& log, ReportCollector* report,
-                                 bool verify = true, uint64_t* end_of_last = nullptr) {
-  StringSource src(log);
+std::vector<std::string> ReadLog(std::string_view log, ReportCollector* report, bool verify = true,
+                                 uint64_t* end_of_last = nullptr) {
+  ViewSource src(log);
   WalReader reader(&src, report, verify);
   std::vector<std::string> out;
   std::string rec;
@@ -198,10 +217,11 @@ TEST_F(WalTest, HeaderLayout) {
   ASSERT_EQ(WrittenBytes(), kHeader + 5);
   // docs/format/wal.md: crc (4, LE, masked), length (2, LE), type (1), payload.
   const char type = static_cast<char>(WalRecordType::kFull);
-  uint32_t want = util::crc32c::Mask(
-      util::crc32c::Extend(util::crc32c::Value(&type, 1), "hello", 5));
+  uint32_t want =
+      util::crc32c::Mask(util::crc32c::Extend(util::crc32c::Value(&type, 1), "hello", 5));
   uint32_t got = 0;
-  for (int i = 0; i < 4; ++i) got |= static_cast<uint32_t>(static_cast<uint8_t>(Log()[i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    got |= static_cast<uint32_t>(static_cast<uint8_t>(Log()[i])) << (8 * i);
   EXPECT_EQ(got, want);
   EXPECT_EQ(Log()[4], 5);
   EXPECT_EQ(Log()[5], 0);
@@ -253,8 +273,7 @@ TEST_F(WalTest, BlockSizedRecordIsFragmented) {
 
 TEST_F(WalTest, MiddleFragments) {
   Write(BigString("z", 3 * kBlock));
-  EXPECT_EQ(static_cast<uint8_t>(Log()[kBlock + 6]),
-            static_cast<uint8_t>(WalRecordType::kMiddle));
+  EXPECT_EQ(static_cast<uint8_t>(Log()[kBlock + 6]), static_cast<uint8_t>(WalRecordType::kMiddle));
   EXPECT_EQ(Read(), BigString("z", 3 * kBlock));
   EXPECT_EQ(Read(), "EOF");
 }
@@ -383,7 +402,7 @@ TEST_F(WalTest, UnknownTypeSkipsOnlyThatFragment) {
 
 TEST_F(WalTest, TruncatedTrailingRecordIsIgnored) {
   Write("foo");
-  ShrinkSize(4);  // drop all payload and one header byte... of 10 bytes, keep 6
+  ShrinkSize(4);  // 6 of the 10 bytes remain: a partial header
   EXPECT_EQ(Read(), "EOF");
   EXPECT_EQ(DroppedBytes(), 0u);  // a torn tail is not corruption
   EXPECT_EQ(report_.tail_calls, 1);
@@ -528,7 +547,9 @@ TEST_F(WalTest, ResyncAtNextBlock) {
   EXPECT_EQ(DroppedBytes(), kBlock);
   // Every record starting in block 1 or later survives, in order.
   int first = std::stoi(got.front());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], NumberString(first + int(i)));
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i], NumberString(first + static_cast<int>(i)));
+  }
   EXPECT_EQ(got.back(), NumberString(4999));
 }
 
@@ -658,7 +679,8 @@ TEST(WalTruncationTest, TruncatedTailAtEveryOffset) {
   for (size_t cut = 0; cut <= log.size(); ++cut) {
     ReportCollector report;
     uint64_t end_of_last = 0;
-    std::vector<std::string> got = ReadLog(log.substr(0, cut), &report, true, &end_of_last);
+    std::vector<std::string> got =
+        ReadLog(std::string_view(log).substr(0, cut), &report, true, &end_of_last);
     size_t complete = 0;
     while (complete < records.size() && ends[complete] <= cut) ++complete;
     ASSERT_EQ(got.size(), complete) << "cut " << cut;
@@ -667,7 +689,8 @@ TEST(WalTruncationTest, TruncatedTailAtEveryOffset) {
     ASSERT_EQ(end_of_last, complete == 0 ? 0 : ends[complete - 1]) << "cut " << cut;
     // Inside the next record (past its first header's position) the tail is
     // reported, with the bytes of that record which are present.
-    uint64_t torn = complete < records.size() && cut > starts[complete] ? cut - starts[complete] : 0;
+    uint64_t torn =
+        complete < records.size() && cut > starts[complete] ? cut - starts[complete] : 0;
     ASSERT_EQ(report.tail_bytes, torn) << "cut " << cut;
     ASSERT_EQ(report.tail_calls, torn > 0 ? 1 : 0) << "cut " << cut;
   }
@@ -681,7 +704,7 @@ TEST(WalDamageTest, RandomBitFlipsNeverYieldForeignRecords) {
   std::mt19937 rng(1234);
   std::set<std::string> written;
   for (int i = 0; i < 150; ++i) {
-    size_t n = i % 10 == 0 ? rng() % 70000 : rng() % 700;
+    size_t n = i % 10 == 0 ? rng() % 40000 : rng() % 700;
     std::string r = BigString(NumberString(i) + "#", n);
     ASSERT_TRUE(writer.AddRecord(r).ok());
     written.insert(r);
@@ -702,24 +725,24 @@ TEST(WalDamageTest, RandomBitFlipsNeverYieldForeignRecords) {
   ASSERT_GT(headers.size(), 150u);
 
   int damaged_reads = 0;
-  for (int iter = 0; iter < 600; ++iter) {
+  for (int iter = 0; iter < 400; ++iter) {
     std::string log = clean;
     int flips = 1 + static_cast<int>(rng() % 4);
     for (int f = 0; f < flips; ++f) {
-      size_t pos = rng() % 2 == 0 ? headers[rng() % headers.size()] + rng() % kHeader
-                                  : rng() % log.size();
+      size_t pos =
+          rng() % 2 == 0 ? headers[rng() % headers.size()] + rng() % kHeader : rng() % log.size();
       log[pos] = static_cast<char>(log[pos] ^ (1 << (rng() % 8)));
     }
     ReportCollector report;
     std::vector<std::string> got = ReadLog(log, &report);
     for (const std::string& r : got) {
-      ASSERT_TRUE(written.count(r) == 1) << "iteration " << iter << ": foreign record of "
-                                         << r.size() << " bytes";
+      ASSERT_TRUE(written.count(r) == 1)
+          << "iteration " << iter << ": foreign record of " << r.size() << " bytes";
     }
     ASSERT_LE(report.dropped_bytes + report.tail_bytes, log.size());
     if (report.dropped_bytes > 0 || report.tail_bytes > 0) ++damaged_reads;
   }
-  EXPECT_GT(damaged_reads, 500);  // the flips were noticed
+  EXPECT_GT(damaged_reads, 350);  // the flips were noticed
 }
 
 // The same through real files: reopen with NewAppendableFile at the file size.
@@ -746,7 +769,8 @@ TEST(WalFileTest, ReopenAndAppend) {
       ASSERT_TRUE(f.ok());
       WalWriter w(f->get(), *size);
       for (int i = 0; i < 3; ++i) {
-        std::string r = BigString(NumberString(session * 10 + i), 5000 * size_t(i) + 1);
+        std::string r =
+            BigString(NumberString(session * 10 + i), 5000 * static_cast<size_t>(i) + 1);
         ASSERT_TRUE(w.AddRecord(r).ok());
         all.push_back(r);
       }
@@ -815,13 +839,14 @@ TEST(WalFileTest, RecoverTornTailThenAppend) {
   }
   ReportCollector r2;
   EXPECT_EQ(read_all(&r2, nullptr), (std::vector<std::string>{"one", BigString("two", 50000),
-                                                               "four", BigString("five", 40000)}));
+                                                              "four", BigString("five", 40000)}));
   EXPECT_EQ(r2.dropped_bytes, 0u);
   EXPECT_EQ(r2.tail_calls, 0);
 }
 
-// Why recovery must truncate: appending after a torn tail buries it mid-log.
-TEST(WalFileTest, AppendAfterTornTailWithoutTruncatingIsCorruption) {
+// Why recovery must truncate: appending after a torn tail buries the torn
+// record mid-log, where it reads as corruption and takes the new record with it.
+TEST(WalFileTest, AppendAfterTornTailWithoutTruncatingLosesData) {
   StringSink sink;
   {
     WalWriter w(&sink);
@@ -830,12 +855,11 @@ TEST(WalFileTest, AppendAfterTornTailWithoutTruncatingIsCorruption) {
   }
   sink.contents_.resize(sink.contents_.size() - 100);
   WalWriter w(&sink, sink.contents_.size());
-  ASSERT_TRUE(w.AddRecord("three").ok());
+  ASSERT_TRUE(w.AddRecord(BigString("three", 1000)).ok());
   ReportCollector report;
-  std::vector<std::string> got = ReadLog(sink.contents_, &report);
-  ASSERT_FALSE(got.empty());
-  EXPECT_EQ(got[0], "one");
+  EXPECT_EQ(ReadLog(sink.contents_, &report), std::vector<std::string>{"one"});
   EXPECT_GT(report.dropped_bytes, 0u);
+  EXPECT_TRUE(report.messages.find("checksum mismatch") != std::string::npos) << report.messages;
 }
 
 }  // namespace
