@@ -217,19 +217,7 @@ size_t HnswGraph::SearchLayer(const char* base, const float* q, uint32_t entry,
     uint32_t cnt = LoadAcq(list);
     // Gather the unvisited neighbours first and start their loads, so the
     // distance loop below finds the vectors on their way into cache.
-    size_t nb = 0;
-    for (uint32_t j = 1; j <= cnt; ++j) {
-      uint32_t v = LoadAcq(list + j);
-      if (visited[v] == epoch) continue;
-      visited[v] = epoch;
-      const float* vp = VecPtr(base, v);
-      for (size_t off = 0; off < gather_prefetch_bytes_; off += 64) {
-        Prefetch(reinterpret_cast<const char*>(vp) + off);
-      }
-      bptr[nb] = vp;
-      bslot[nb] = v;
-      ++nb;
-    }
+    size_t nb = GatherUnvisited(base, list, cnt, visited, epoch, bptr, bslot);
     batch(q, bptr, nb, opt_.dim, bdist);
     *dists += nb;
     size_t lowest = size;  // smallest position an insertion landed at
@@ -447,17 +435,7 @@ size_t HnswGraph::SearchLayerFiltered(const char* base, const float* q, uint32_t
     ++*hops;
     const uint32_t* list = List(base, c.slot, 0);
     uint32_t cnt = LoadAcq(list);
-    size_t nb = 0;
-    for (uint32_t j = 1; j <= cnt; ++j) {
-      uint32_t v = LoadAcq(list + j);
-      if (visited[v] == epoch) continue;
-      visited[v] = epoch;
-      const float* vp = VecPtr(base, v);
-      Prefetch(vp);
-      bptr[nb] = vp;
-      bslot[nb] = v;
-      ++nb;
-    }
+    size_t nb = GatherUnvisited(base, list, cnt, visited, epoch, bptr, bslot);
     batch(q, bptr, nb, opt_.dim, bdist);
     *dists += nb;
     for (size_t j = 0; j < nb; ++j) {

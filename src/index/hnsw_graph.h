@@ -41,6 +41,8 @@
 // their generation's capacity there.
 #pragma once
 
+#include <immintrin.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -202,6 +204,27 @@ class HnswGraph {
 
   uint32_t DrawLevel(uint32_t slot) const;
   Status Grow(size_t min_capacity);
+
+  // Collects the neighbours list[1..cnt] not yet tagged `epoch`, tags them,
+  // starts loading their vectors (see gather_prefetch_bytes_), and writes
+  // their vector pointers and slots to ptr/slot; returns how many.
+  size_t GatherUnvisited(const char* base, const uint32_t* list, uint32_t cnt, uint16_t* visited,
+                         uint16_t epoch, const float** ptr, uint32_t* slot) const {
+    size_t nb = 0;
+    for (uint32_t j = 1; j <= cnt; ++j) {
+      uint32_t v = LoadAcq(list + j);
+      if (visited[v] == epoch) continue;
+      visited[v] = epoch;
+      const float* vp = VecPtr(base, v);
+      for (size_t off = 0; off < gather_prefetch_bytes_; off += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(vp) + off, _MM_HINT_T0);
+      }
+      ptr[nb] = vp;
+      slot[nb] = v;
+      ++nb;
+    }
+    return nb;
+  }
 
   // Greedy descent on `layer` (SEARCH-LAYER with ef = 1) over the records
   // of one generation of the array, whose capacity is `limit`.

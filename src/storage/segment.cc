@@ -6,20 +6,13 @@
 
 #include "util/coding.h"
 #include "util/crc32c.h"
+#include "util/path.h"
 
 namespace omendb::storage {
 
 namespace crc32c = util::crc32c;
 
 namespace {
-
-// Directory holding `path`, spelled as SyncDir callers spell it.
-std::string DirName(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
 
 constexpr uint64_t AlignUp(uint64_t v) {
   return (v + kSegmentAlignment - 1) / kSegmentAlignment * kSegmentAlignment;
@@ -202,7 +195,7 @@ Status SegmentWriter::Finish() {
   }
   renamed_ = true;
   finished_ = true;
-  s = env_->SyncDir(DirName(path_));
+  s = env_->SyncDir(util::DirName(path_));
   if (!s.ok()) return Fail(std::move(s));
   return Status::OK();
 }

@@ -4,18 +4,11 @@
 #include <cerrno>
 #include <utility>
 
+#include "util/path.h"
+
 namespace omendb::testutil {
 
 namespace {
-
-// Directory part of `path` as SyncDir callers name it: no trailing slash,
-// "." for a bare file name.
-std::string DirName(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
 
 std::string NormalizeDir(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
@@ -259,7 +252,7 @@ Status FaultInjectionEnv::SyncDir(const std::string& dir) {
   std::string d = NormalizeDir(dir);
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [path, st] : files_) {
-    if (DirName(path) == d) st.new_unsynced_dir = false;
+    if (util::DirName(path) == d) st.new_unsynced_dir = false;
   }
   return Status::OK();
 }

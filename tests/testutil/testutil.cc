@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "omendb/env.h"
+
 namespace omendb::testutil {
 
 TempDir::TempDir() {
@@ -45,6 +47,20 @@ util::Matrix RandomMatrix(size_t rows, size_t dim, uint64_t seed) {
     v = static_cast<float>(z >> 40) * 0x1.0p-23f - 1.0f;
   }
   return m;
+}
+
+void WriteFile(const std::string& path, std::string_view data) {
+  auto f = Env::Default()->NewWritableFile(path);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE((*f)->Append(data).ok());
+  ASSERT_TRUE((*f)->Close().ok());
+}
+
+std::string ReadFile(const std::string& path) {
+  auto r = Env::Default()->NewMmapRegion(path);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok() || (*r)->size() == 0) return {};
+  return std::string((*r)->data(), (*r)->size());
 }
 
 }  // namespace omendb::testutil

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "util/dataset.h"
 
@@ -33,5 +34,13 @@ class TempDir {
 // rows x dim matrix of values uniform in [-1, 1), fully determined by `seed`
 // (own PRNG, identical on every platform). Never contains non-finite values.
 util::Matrix RandomMatrix(size_t rows, size_t dim, uint64_t seed);
+
+// Writes `data` to `path` through Env::Default() (replacing it); fails the
+// calling test on error.
+void WriteFile(const std::string& path, std::string_view data);
+
+// The whole content of `path` through Env::Default(); fails the calling test
+// and returns "" on error.
+std::string ReadFile(const std::string& path);
 
 }  // namespace omendb::testutil

@@ -42,6 +42,23 @@ std::vector<VectorId> BruteForce(const util::Matrix& m,
 struct ChurnFixture {
   util::Matrix data = util::GenerateClustered(12000, kDim, 60, 1.0f, 21);
   util::Matrix queries = util::GenerateClustered(100, kDim, 60, 1.0f, 22);
+
+  // An index over the first n rows with ids 0..n-1 (M 16, efConstruction
+  // 100); *live maps each id to its row. Null on failure.
+  std::unique_ptr<HnswIndex> Build(size_t n, int threads, std::vector<VectorId>* ids,
+                                   std::unordered_map<VectorId, size_t>* live) const {
+    HnswOptions o;
+    o.dim = kDim;
+    o.ef_construction = 100;
+    auto idx = std::move(*HnswIndex::Create(o));
+    ids->resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      (*ids)[i] = i;
+      (*live)[i] = i;
+    }
+    if (!idx->AddBatch({data.data.data(), n * kDim}, *ids, threads).ok()) return nullptr;
+    return idx;
+  }
 };
 
 double Recall(const HnswIndex& idx, const util::Matrix& data,
@@ -65,18 +82,11 @@ double Recall(const HnswIndex& idx, const util::Matrix& data,
 
 TEST(HnswUpdateTest, RemovedIdsAreNeverReturnedAndKResultsRemain) {
   ChurnFixture f;
-  HnswOptions o;
-  o.dim = kDim;
-  o.ef_construction = 100;
-  auto idx = std::move(*HnswIndex::Create(o));
   const size_t n = 4000;
-  std::vector<VectorId> ids(n);
+  std::vector<VectorId> ids;
   std::unordered_map<VectorId, size_t> live;
-  for (size_t i = 0; i < n; ++i) {
-    ids[i] = i;
-    live[i] = i;
-  }
-  ASSERT_TRUE(idx->AddBatch({f.data.data.data(), n * kDim}, ids, 2).ok());
+  auto idx = f.Build(n, 2, &ids, &live);
+  ASSERT_TRUE(idx != nullptr);
   std::mt19937_64 rng(5);
   std::shuffle(ids.begin(), ids.end(), rng);
   for (size_t i = 0; i < n / 2; ++i) {
@@ -103,18 +113,11 @@ TEST(HnswUpdateTest, ChurnKeepsGraphReachableAndRecallCloseToRebuild) {
   // 50 rounds each replacing 2% of the vectors with new ones (remove + add),
   // as in MN-RU's evaluation protocol (algorithms.md 3.6).
   ChurnFixture f;
-  HnswOptions o;
-  o.dim = kDim;
-  o.ef_construction = 100;
-  auto idx = std::move(*HnswIndex::Create(o));
   const size_t n = 5000;
-  std::vector<VectorId> ids(n);
+  std::vector<VectorId> ids;
   std::unordered_map<VectorId, size_t> live;
-  for (size_t i = 0; i < n; ++i) {
-    ids[i] = i;
-    live[i] = i;
-  }
-  ASSERT_TRUE(idx->AddBatch({f.data.data.data(), n * kDim}, ids, 1).ok());
+  auto idx = f.Build(n, 1, &ids, &live);
+  ASSERT_TRUE(idx != nullptr);
   std::mt19937_64 rng(9);
   size_t next_row = n;
   VectorId next_id = n;
@@ -137,7 +140,7 @@ TEST(HnswUpdateTest, ChurnKeepsGraphReachableAndRecallCloseToRebuild) {
   EXPECT_EQ(r.self_loops + r.duplicate_edges + r.degree_violations + r.invalid_edges, 0u);
 
   // A fresh build over the same live set, same ef.
-  auto fresh = std::move(*HnswIndex::Create(o));
+  auto fresh = std::move(*HnswIndex::Create(idx->options()));
   for (const auto& [id, row] : live) ASSERT_TRUE(fresh->Add(id, {f.data.row(row), kDim}).ok());
   for (size_t ef : {20, 64}) {
     double churned = Recall(*idx, f.data, live, f.queries, ef);
@@ -148,18 +151,11 @@ TEST(HnswUpdateTest, ChurnKeepsGraphReachableAndRecallCloseToRebuild) {
 
 TEST(HnswUpdateTest, FilteredSearchReturnsKMatchesWithHighRecall) {
   ChurnFixture f;
-  HnswOptions o;
-  o.dim = kDim;
-  o.ef_construction = 100;
-  auto idx = std::move(*HnswIndex::Create(o));
   const size_t n = 10000;
-  std::vector<VectorId> ids(n);
+  std::vector<VectorId> ids;
   std::unordered_map<VectorId, size_t> live;
-  for (size_t i = 0; i < n; ++i) {
-    ids[i] = i;
-    live[i] = i;
-  }
-  ASSERT_TRUE(idx->AddBatch({f.data.data.data(), n * kDim}, ids, 2).ok());
+  auto idx = f.Build(n, 2, &ids, &live);
+  ASSERT_TRUE(idx != nullptr);
   // Pass fractions 50%, 10%, 1% by a hash of the id (uncorrelated with position).
   for (uint64_t modulus : {2u, 10u, 100u}) {
     auto pass = [modulus](VectorId id) { return (id * 2654435761u >> 7) % modulus == 0; };

@@ -17,21 +17,10 @@ namespace {
 
 using testutil::FaultInjectionEnv;
 using testutil::FaultOp;
+using testutil::ReadFile;
 using testutil::TempDir;
+using testutil::WriteFile;
 
-void WriteFile(const std::string& path, std::string_view data) {
-  auto f = Env::Default()->NewWritableFile(path);
-  ASSERT_TRUE(f.ok()) << f.status().ToString();
-  ASSERT_TRUE((*f)->Append(data).ok());
-  ASSERT_TRUE((*f)->Close().ok());
-}
-
-std::string ReadFile(const std::string& path) {
-  auto r = Env::Default()->NewMmapRegion(path);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok() || (*r)->size() == 0) return {};
-  return std::string((*r)->data(), (*r)->size());
-}
 
 Manifest OldManifest() {
   Manifest m;
