@@ -195,6 +195,9 @@ class HnswIndex {
 
  private:
   explicit HnswIndex(std::unique_ptr<index_internal::HnswGraph> graph);
+  // The argument checks Search and SearchFiltered share (see their Errors).
+  Status CheckSearch(std::span<const float> query, size_t k, size_t out_size,
+                     bool k_within_size) const;
   std::unique_ptr<index_internal::HnswGraph> graph_;
 };
 

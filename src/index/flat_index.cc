@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "index/validate.h"
 #include "simd/distance.h"
 #include "util/thread_pool.h"
 
@@ -20,19 +21,9 @@ struct FlatIndex::Impl {
   std::vector<VectorId> ids;
 
   Status Validate(const float* v, const std::string& what) const {
-    double norm = 0;
-    for (uint32_t i = 0; i < dim; ++i) {
-      if (!std::isfinite(v[i])) {
-        return Status::InvalidArgument(what + " has a non-finite value at component " +
-                                       std::to_string(i));
-      }
-      norm += static_cast<double>(v[i]) * v[i];
-    }
-    if (metric == Metric::kCosine && norm == 0) {
-      return Status::InvalidArgument(what + " is a zero vector (cosine needs a norm)");
-    }
-    return Status::OK();
+    return index_internal::ValidateVector(v, dim, metric, what);
   }
+
 
   // Exact scan keeping a max-heap of the k best (row order breaks ties, so the
   // result is deterministic). `heap` is caller scratch.

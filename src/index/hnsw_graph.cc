@@ -1,5 +1,6 @@
 #include "index/hnsw_graph.h"
 
+#include "index/validate.h"
 #include "util/crc32c.h"
 
 #include <immintrin.h>
@@ -95,18 +96,7 @@ uint32_t* HnswGraph::List(const char* base, uint32_t slot, uint32_t layer) const
 }
 
 Status HnswGraph::ValidateVector(const float* v, const char* what) const {
-  double norm = 0;
-  for (uint32_t i = 0; i < opt_.dim; ++i) {
-    if (!std::isfinite(v[i])) {
-      return Status::InvalidArgument(std::string(what) + " has a non-finite value at component " +
-                                     std::to_string(i));
-    }
-    norm += static_cast<double>(v[i]) * v[i];
-  }
-  if (opt_.metric == Metric::kCosine && norm == 0) {
-    return Status::InvalidArgument(std::string(what) + " is a zero vector (cosine needs a norm)");
-  }
-  return Status::OK();
+  return index_internal::ValidateVector(v, opt_.dim, opt_.metric, what);
 }
 
 uint32_t HnswGraph::DrawLevel(uint32_t slot) const {

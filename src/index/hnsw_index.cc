@@ -122,9 +122,8 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const Vecto
 
 Status HnswIndex::Reserve(size_t capacity) { return graph_->Reserve(capacity); }
 
-Result<size_t> HnswIndex::Search(std::span<const float> query, size_t k, size_t ef,
-                                 std::span<Neighbor> out, SearchContext* context,
-                                 SearchStats* stats) const {
+Status HnswIndex::CheckSearch(std::span<const float> query, size_t k, size_t out_size,
+                              bool k_within_size) const {
   const size_t dim = graph_->options().dim;
   if (query.size() != dim) {
     return Status::InvalidArgument(SizeMismatch("query", query.size(), dim));
@@ -132,15 +131,21 @@ Result<size_t> HnswIndex::Search(std::span<const float> query, size_t k, size_t 
   if (k == 0) return Status::InvalidArgument("k must be at least 1");
   const size_t n = graph_->size();
   if (n == 0) return Status::FailedPrecondition("the index is empty");
-  if (k > n) {
+  if (k_within_size && k > n) {
     return Status::InvalidArgument("k = " + std::to_string(k) + " is larger than the index (" +
                                    std::to_string(n) + " vectors)");
   }
-  if (out.size() < k) {
-    return Status::InvalidArgument("output buffer holds " + std::to_string(out.size()) +
+  if (out_size < k) {
+    return Status::InvalidArgument("output buffer holds " + std::to_string(out_size) +
                                    " results, k = " + std::to_string(k));
   }
-  OMENDB_RETURN_IF_ERROR(graph_->ValidateVector(query.data(), "query"));
+  return graph_->ValidateVector(query.data(), "query");
+}
+
+Result<size_t> HnswIndex::Search(std::span<const float> query, size_t k, size_t ef,
+                                 std::span<Neighbor> out, SearchContext* context,
+                                 SearchStats* stats) const {
+  OMENDB_RETURN_IF_ERROR(CheckSearch(query, k, out.size(), /*k_within_size=*/true));
   SearchScratch& s = context != nullptr ? *context->scratch_ : ThreadScratch();
   return graph_->Search(query.data(), k, ef, out.data(), s, stats);
 }
@@ -150,18 +155,9 @@ Result<size_t> HnswIndex::SearchFiltered(std::span<const float> query, size_t k,
                                          std::span<Neighbor> out, double selectivity,
                                          double exact_below, SearchContext* context,
                                          SearchStats* stats) const {
-  const size_t dim = graph_->options().dim;
-  if (query.size() != dim) {
-    return Status::InvalidArgument(SizeMismatch("query", query.size(), dim));
-  }
-  if (k == 0) return Status::InvalidArgument("k must be at least 1");
-  if (graph_->size() == 0) return Status::FailedPrecondition("the index is empty");
-  if (out.size() < k) {
-    return Status::InvalidArgument("output buffer holds " + std::to_string(out.size()) +
-                                   " results, k = " + std::to_string(k));
-  }
+  // k may exceed the passing vectors (and the index): fewer results come back.
+  OMENDB_RETURN_IF_ERROR(CheckSearch(query, k, out.size(), /*k_within_size=*/false));
   if (!filter) return Status::InvalidArgument("filter is empty");
-  OMENDB_RETURN_IF_ERROR(graph_->ValidateVector(query.data(), "query"));
   SearchScratch& s = context != nullptr ? *context->scratch_ : ThreadScratch();
   return graph_->Search(query.data(), k, ef, out.data(), s, stats, &filter, selectivity,
                         exact_below);
