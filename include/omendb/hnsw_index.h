@@ -31,6 +31,7 @@ namespace omendb {
 namespace index_internal {
 class HnswGraph;
 struct SearchScratch;
+struct IndexAccess;  // the database layer's access to the graph (src/index/index_access.h)
 }  // namespace index_internal
 
 // Construction parameters, fixed for the life of an index.
@@ -60,6 +61,7 @@ class SearchContext {
 
  private:
   friend class HnswIndex;
+  friend struct index_internal::IndexAccess;
   std::unique_ptr<index_internal::SearchScratch> scratch_;
 };
 
@@ -194,6 +196,7 @@ class HnswIndex {
   GraphReport CheckGraph() const;
 
  private:
+  friend struct index_internal::IndexAccess;
   explicit HnswIndex(std::unique_ptr<index_internal::HnswGraph> graph);
   // The argument checks Search and SearchFiltered share (see their Errors).
   Status CheckSearch(std::span<const float> query, size_t k, size_t out_size,

@@ -581,6 +581,11 @@ bool HnswGraph::Lookup(VectorId id, uint32_t* slot) const {
   return true;
 }
 
+void HnswGraph::ForEachLive(const std::function<void(VectorId, uint32_t)>& fn) const {
+  std::shared_lock idl(id_mu_);
+  for (const auto& [id, slot] : id_to_slot_) fn(id, slot);
+}
+
 void HnswGraph::CopyVector(uint32_t slot, float* out) const {
   std::shared_lock rl(resize_mu_);
   const char* base = storage_.load(std::memory_order_acquire)->base;

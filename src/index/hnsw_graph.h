@@ -72,8 +72,10 @@ inline void StoreRel(uint32_t* p, uint32_t v) {
   std::atomic_ref<uint32_t>(*p).store(v, std::memory_order_release);
 }
 
-// Decides whether a stored vector may be returned (filtered search).
-using IdPredicate = std::function<bool(VectorId)>;
+// Decides whether a stored vector may be returned (filtered search). Gets the
+// vector's id and its slot (the slot lets the database layer keep per-vector
+// data in arrays indexed by slot, read without a lock).
+using IdPredicate = std::function<bool(VectorId id, uint32_t slot)>;
 
 // An (distance, slot) pair in a search beam. The top bit of `slot` marks a
 // node whose neighbours were already expanded.
@@ -160,7 +162,15 @@ class HnswGraph {
   static Result<std::unique_ptr<HnswGraph>> Deserialize(std::string_view bytes);
 
   bool Lookup(VectorId id, uint32_t* slot) const;
+  // Calls fn(id, slot) for every live vector, in no particular order, under
+  // the id map's shared lock (fn must not call back into the graph's writers).
+  void ForEachLive(const std::function<void(VectorId, uint32_t)>& fn) const;
   void CopyVector(uint32_t slot, float* out) const;
+  // Id stored in `slot`, which must hold a vector (slot < the number of
+  // slots ever filled). Lock-free.
+  VectorId IdAtSlot(uint32_t slot) const {
+    return IdOf(storage_.load(std::memory_order_acquire)->base, slot);
+  }
 
   size_t size() const { return size_.load(std::memory_order_acquire); }
   size_t capacity() const { return storage_.load(std::memory_order_acquire)->capacity; }
@@ -251,7 +261,7 @@ class HnswGraph {
                       SearchScratch& s, uint64_t* dists) const;
   bool Passes(const char* base, uint32_t slot, const IdPredicate* filter) const {
     if (IsDeleted(base, slot)) return false;
-    return filter == nullptr || (*filter)(IdOf(base, slot));
+    return filter == nullptr || (*filter)(IdOf(base, slot), slot);
   }
   size_t slots() const {
     std::shared_lock idl(id_mu_);

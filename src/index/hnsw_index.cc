@@ -159,7 +159,10 @@ Result<size_t> HnswIndex::SearchFiltered(std::span<const float> query, size_t k,
   OMENDB_RETURN_IF_ERROR(CheckSearch(query, k, out.size(), /*k_within_size=*/false));
   if (!filter) return Status::InvalidArgument("filter is empty");
   SearchScratch& s = context != nullptr ? *context->scratch_ : ThreadScratch();
-  return graph_->Search(query.data(), k, ef, out.data(), s, stats, &filter, selectivity,
+  const index_internal::IdPredicate by_id = [&filter](VectorId id, uint32_t) {
+    return filter(id);
+  };
+  return graph_->Search(query.data(), k, ef, out.data(), s, stats, &by_id, selectivity,
                         exact_below);
 }
 
