@@ -223,10 +223,20 @@ class DB {
   // when empty), then checkpoints, giving the space back on disk. Searches
   // keep running on the old index until the new one replaces it.
   virtual Status Compact(std::string_view name = {}) = 0;
-  // Reads every file back and checks it (checksums, record framing), and
-  // audits each collection's graph (CheckGraph). Problems are listed in the
-  // report; the Status is an error only if the check itself could not run.
-  virtual Result<VerifyReport> Verify() const = 0;
+  // Reads every file back and checks it (checksums, record framing, log
+  // record contents), and audits each collection's graph (CheckGraph). The
+  // reachability audit a checkpoint would run on changes not yet audited
+  // runs first (a few nodes stranded by recent removals are the normal state
+  // between audits, not damage), so an unreachable node in the report is one
+  // the repair could not reconnect. Problems are listed in the report; the
+  // Status is an error only if the check itself could not run. Writers wait
+  // while it runs; searches do not.
+  virtual Result<VerifyReport> Verify() = 0;
+  // Audits the graph of collection `name` as searches see it now, without
+  // repairing anything (unlike Verify): nodes, removed records, reachable
+  // nodes, structural violations. O(size * M); writers wait while it runs,
+  // searches do not. kNotFound for an unknown collection.
+  virtual Result<GraphReport> CheckGraph(std::string_view name) const = 0;
   // Finds nodes no longer reachable in each collection's graph and links
   // them back; returns how many were reconnected.
   virtual Result<size_t> RepairGraphs() = 0;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -11,6 +13,7 @@
 #include "index/index_access.h"
 #include "index/validate.h"
 #include "util/coding.h"
+#include "util/thread_pool.h"
 
 namespace omendb {
 
@@ -203,8 +206,25 @@ Status CollectionImpl::Delete(std::span<const VectorId> ids, const WriteOptions&
   return s;
 }
 
+namespace {
+// Makes a sequence counter odd for the lifetime of the object.
+class OddWhile {
+ public:
+  explicit OddWhile(std::atomic<uint64_t>* seq) : seq_(seq) {
+    seq_->fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~OddWhile() { seq_->fetch_add(1, std::memory_order_acq_rel); }
+  OddWhile(const OddWhile&) = delete;
+  OddWhile& operator=(const OddWhile&) = delete;
+
+ private:
+  std::atomic<uint64_t>* seq_;
+};
+}  // namespace
+
 Status CollectionImpl::ApplyUpsert(std::span<const VectorId> ids, const float* vectors,
                                    Metadata* metadata, bool parallel) {
+  OddWhile applying(&applying_);
   CollectionState* st = state();
   HnswIndex& index = *st->index;
   HnswGraph& graph = IndexAccess::Graph(index);
@@ -228,11 +248,24 @@ Status CollectionImpl::ApplyUpsert(std::span<const VectorId> ids, const float* v
     }
   } end_replace{replacing ? &replacing_ : nullptr};
   const int threads = parallel ? db_->threads() : 1;
-  // A whole-graph reachability repair ends every AddBatch, so only large
-  // batches go through it.
-  if (threads > 1 && n >= 1024) {
-    OMENDB_RETURN_IF_ERROR(
-        index.AddBatch(std::span<const float>(vectors, n * dim), ids, threads));
+  OMENDB_RETURN_IF_ERROR(graph.Reserve(graph.size() + graph.deleted_count() + n));
+  if (threads > 1 && n >= 64) {
+    // Rows were validated by Upsert. Unlike HnswIndex::AddBatch this skips
+    // the whole-graph reachability repair per batch; AuditAfter amortises it.
+    std::vector<SearchScratch> scratch(static_cast<size_t>(threads));
+    std::atomic<bool> failed{false};
+    Status first_error;
+    std::mutex error_mu;
+    util::ParallelFor(n, threads, 16, [&](size_t i, int t) {
+      if (failed.load(std::memory_order_relaxed)) return;
+      Status s = graph.Insert(ids[i], vectors + i * dim, scratch[static_cast<size_t>(t)]);
+      if (!s.ok()) {
+        std::lock_guard l(error_mu);
+        if (first_error.ok()) first_error = s;
+        failed.store(true, std::memory_order_relaxed);
+      }
+    });
+    OMENDB_RETURN_IF_ERROR(first_error);
   } else {
     for (size_t i = 0; i < n; ++i) {
       OMENDB_RETURN_IF_ERROR(index.Add(ids[i], std::span<const float>(vectors + i * dim, dim)));
@@ -254,6 +287,7 @@ Status CollectionImpl::ApplyUpsert(std::span<const VectorId> ids, const float* v
 }
 
 Status CollectionImpl::ApplyDelete(std::span<const VectorId> ids) {
+  OddWhile applying(&applying_);
   CollectionState* st = state();
   HnswGraph& graph = IndexAccess::Graph(*st->index);
   size_t removed = 0;
@@ -266,6 +300,13 @@ Status CollectionImpl::ApplyDelete(std::span<const VectorId> ids) {
   }
   AuditAfter(removed);
   return Status::OK();
+}
+
+void CollectionImpl::AuditPending() {
+  if (changes_since_audit_ == 0) return;
+  changes_since_audit_ = 0;
+  SearchScratch scratch;
+  IndexAccess::Graph(*state()->index).RepairReachability(scratch);
 }
 
 void CollectionImpl::AuditAfter(size_t changes) {
@@ -374,6 +415,7 @@ double CollectionImpl::DeletedFraction() const {
 }
 
 size_t CollectionImpl::RepairReachability() {
+  changes_since_audit_ = 0;
   HnswGraph& graph = IndexAccess::Graph(*state()->index);
   GraphReport before = graph.Check();
   SearchScratch scratch;
@@ -403,16 +445,24 @@ Result<Record> CollectionImpl::Get(VectorId id) const {
   util::ReadGuard guard(gate_);
   CollectionState* st = state();
   const HnswGraph& graph = IndexAccess::Graph(*st->index);
-  // A concurrent replace moves the id to a new slot; retry until the slot we
-  // read the metadata of is still the id's slot.
-  for (int attempt = 0;; ++attempt) {
+  // A record is consistent once its metadata is published: ApplyUpsert
+  // publishes it (release) after the vector is written, and a slot's vector
+  // never changes afterwards (slots are not reused within a state). Null
+  // metadata means an insert in flight or a removal under way: wait for the
+  // writer, then look the id up again.
+  for (;;) {
+    const uint64_t seq = applying_.load(std::memory_order_acquire);
     uint32_t slot;
     if (!LookupStable(graph, id, &slot)) {
       return Status::NotFound("id " + std::to_string(id) + " is not in collection \"" + name_ +
                               "\"");
     }
     const Metadata* m = st->meta.Get(slot);
-    if (m == nullptr && attempt < 100) {
+    if (m == nullptr) {
+      if (seq % 2 == 0 && applying_.load(std::memory_order_acquire) == seq) {
+        return Status::Internal("the record of id " + std::to_string(id) +
+                                " was left incomplete by a failed write");
+      }
       std::this_thread::yield();
       continue;
     }
@@ -420,7 +470,7 @@ Result<Record> CollectionImpl::Get(VectorId id) const {
     r.id = id;
     r.vector.resize(options_.dim);
     graph.CopyVector(slot, r.vector.data());
-    if (m != nullptr) r.metadata = *m;
+    r.metadata = *m;
     return r;
   }
 }
@@ -469,53 +519,94 @@ Result<size_t> CollectionImpl::Search(std::span<const float> query, const Search
   const size_t ef = options.ef != 0 ? options.ef : std::max<size_t>(k, 64);
   SearchScratch& scratch = DbThreadScratch();
 
-  const uint64_t replacing_before = replacing_.load(std::memory_order_acquire);
-  // A search that overlaps a replacement can meet the id's old node (before
-  // its removal flag was set) and its new one: keep the nearer.
-  auto dedup = [&](size_t n) {
-    if (replacing_.load(std::memory_order_acquire) == replacing_before &&
-        replacing_before % 2 == 0) {
-      return n;
-    }
-    size_t kept = 0;
-    for (size_t i = 0; i < n; ++i) {
-      bool dup = false;
-      for (size_t j = 0; j < kept && !dup; ++j) dup = out[j].id == out[i].id;
-      if (!dup) out[kept++] = out[i];
-    }
-    return kept;
-  };
-
-  if (options.filter.op() == Filter::Op::kAll) {
-    util::ReadGuard guard(gate_);
-    const HnswGraph& graph = IndexAccess::Graph(*state()->index);
-    const size_t live = graph.size();
-    if (live == 0) return size_t{0};
-    return dedup(
-        graph.Search(query.data(), std::min(k, live), ef, out.data(), scratch, nullptr));
+  const CompiledFilter* compiled = nullptr;
+  std::optional<CompiledFilter> filter;
+  if (options.filter.op() != Filter::Op::kAll) {
+    OMENDB_ASSIGN_OR_RETURN(CompiledFilter f, CompiledFilter::Compile(options.filter));
+    filter.emplace(std::move(f));
+    compiled = &*filter;
   }
+  const uint64_t before = replacing_.load(std::memory_order_acquire);
+  const size_t n = SearchCore(query.data(), k, ef, options.filter, compiled, out.data(), scratch);
+  if (replacing_.load(std::memory_order_acquire) == before && before % 2 == 0) return n;
+  // The search overlapped a replacement, so it may have met an id's old
+  // node (before its removal flag was set) and its new one. Keep the nearer
+  // of each id; if that leaves fewer than k, search again for more (the
+  // rare overlap case may allocate).
+  size_t kept = Dedup(out.data(), n);
+  if (kept == n || n < k) return kept;
+  std::vector<Neighbor> wide;
+  for (int attempt = 0; attempt < 3 && kept < k; ++attempt) {
+    const size_t want = k + (n - kept) + 4 * static_cast<size_t>(attempt + 1);
+    wide.resize(want);
+    const size_t got =
+        Dedup(wide.data(), SearchCore(query.data(), want, std::max(ef, want), options.filter,
+                                      compiled, wide.data(), scratch));
+    if (got > kept) {
+      kept = std::min(got, k);
+      std::copy_n(wide.begin(), kept, out.begin());
+    }
+    if (got < want) break;  // no more to find
+  }
+  return kept;
+}
 
-  OMENDB_ASSIGN_OR_RETURN(CompiledFilter filter, CompiledFilter::Compile(options.filter));
+size_t CollectionImpl::Dedup(Neighbor* out, size_t n) {
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    bool dup = false;
+    for (size_t j = 0; j < kept && !dup; ++j) dup = out[j].id == out[i].id;
+    if (!dup) out[kept++] = out[i];
+  }
+  return kept;
+}
+
+size_t CollectionImpl::SearchCore(const float* query, size_t k, size_t ef, const Filter& options_filter,
+                                  const CompiledFilter* filter, Neighbor* out,
+                                  SearchScratch& scratch) const {
+  const uint32_t dim = options_.dim;
   util::ReadGuard guard(gate_);
   CollectionState* st = state();
   const HnswGraph& graph = IndexAccess::Graph(*st->index);
-  if (graph.size() == 0) return size_t{0};
   const MetadataTable& meta = st->meta;
+  const size_t live = graph.size();
+  if (live == 0) return 0;
+  if (filter == nullptr) {
+    const size_t want = std::min(k, live);
+    const size_t n = graph.Search(query, want, ef, out, scratch, nullptr);
+    if (n >= want) return n;
+    // Fewer than min(k, size) hits: the walk could not reach enough live
+    // nodes (removals can strand a node until the next reachability audit).
+    // An exact scan over the published records answers instead.
+    const index_internal::IdPredicate published = [&](VectorId, uint32_t slot) {
+      return meta.Get(slot) != nullptr;
+    };
+    return graph.Search(query, want, ef, out, scratch, nullptr, &published,
+                        /*selectivity=*/0.0, kExactBelow);
+  }
   // A vector whose metadata is not published (being inserted or removed)
   // does not match.
   const index_internal::IdPredicate pred = [&](VectorId id, uint32_t slot) {
     const Metadata* m = meta.Get(slot);
-    return m != nullptr && filter.Matches(id, *m);
+    return m != nullptr && filter->Matches(id, *m);
   };
   double selectivity = 1.0;
-  if (filter.matches_all()) {
+  if (filter->matches_all()) {
     selectivity = 1.0;
-  } else if (options.filter.op() == Filter::Op::kIdIn) {
-    selectivity = static_cast<double>(options.filter.ids().size()) / graph.size();
+  } else if (options_filter.op() == Filter::Op::kIdIn) {
+    selectivity = static_cast<double>(options_filter.ids().size()) / live;
   } else {
-    // Estimate from a sample of slots (an unpublished slot counts as failing).
+    // Estimate from a sample of slots (an unpublished slot counts as
+    // failing), seeded by the query's contents, so the same query on the
+    // same contents always takes the same path and gives the same answer.
     const uint32_t hw = meta.high_water();
-    uint64_t x = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(query.data());
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (uint32_t i = 0; i < dim; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &query[i], sizeof bits);
+      x = (x ^ bits) * 0x100000001b3ull;
+    }
+    x |= 1;  // xorshift needs a non-zero state
     int hits = 0, seen = 0;
     for (int i = 0; i < kSelectivitySamples * 2 && seen < kSelectivitySamples && hw > 0; ++i) {
       x ^= x << 13;
@@ -525,12 +616,19 @@ Result<size_t> CollectionImpl::Search(std::span<const float> query, const Search
       const Metadata* m = meta.Get(slot);
       if (m == nullptr) continue;
       ++seen;
-      hits += filter.Matches(graph.IdAtSlot(slot), *m) ? 1 : 0;
+      hits += filter->Matches(graph.IdAtSlot(slot), *m) ? 1 : 0;
     }
     if (seen > 0) selectivity = static_cast<double>(hits) / seen;
   }
-  return dedup(graph.Search(query.data(), k, ef, out.data(), scratch, nullptr, &pred,
-                            selectivity, kExactBelow));
+  const size_t n = graph.Search(query, k, ef, out, scratch, nullptr, &pred, selectivity,
+                                kExactBelow);
+  if (n >= k || selectivity < kExactBelow) return n;
+  // The walk found fewer than k matches. Either fewer than k exist, or the
+  // walk could not reach them (a sparse filter the sample overestimated, or
+  // a node stranded by removals until the next audit). An exact scan gives
+  // k results whenever k matches exist; with fewer it costs one scan.
+  return graph.Search(query, k, ef, out, scratch, nullptr, &pred, /*selectivity=*/0.0,
+                      kExactBelow);
 }
 
 }  // namespace db

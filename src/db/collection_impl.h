@@ -113,12 +113,23 @@ class CollectionImpl final : public Collection {
   GraphReport CheckGraph() const;
   // Frees metadata unpublished by removals once no search can hold it.
   void ReleaseRetired();
+  // Writer only: runs the reachability audit if any change was applied since
+  // the last one (used at the end of log replay).
+  void AuditPending();
 
  private:
   CollectionState* state() const { return state_.load(std::memory_order_acquire); }
-  // Whether `id` is present, looking again after any replacement in flight.
   // Runs the reachability audit once enough changes accumulated.
   void AuditAfter(size_t changes);
+  // One search of `k` hits into `out` (unfiltered when `filter` is null;
+  // `options_filter` is the filter it was compiled from). Inside a ReadGate
+  // section of its own.
+  size_t SearchCore(const float* query, size_t k, size_t ef, const Filter& options_filter,
+                    const CompiledFilter* filter, Neighbor* out,
+                    index_internal::SearchScratch& scratch) const;
+  // Keeps the first hit of each id; returns how many remain.
+  static size_t Dedup(Neighbor* out, size_t n);
+  // Whether `id` is present, looking again after any replacement in flight.
   bool LookupStable(const index_internal::HnswGraph& graph, VectorId id, uint32_t* slot) const;
 
   DbImpl* const db_;
@@ -130,6 +141,11 @@ class CollectionImpl final : public Collection {
   // publishing the new ones), so Get and Contains can wait out the moment an
   // id being replaced is absent instead of reporting it missing.
   std::atomic<uint64_t> replacing_{0};
+  // Odd while any ApplyUpsert or ApplyDelete runs. An id is registered in the
+  // graph before its metadata is published; Get uses this to tell such an
+  // insert in flight (wait for it) from a record left incomplete by a failed
+  // write (report it).
+  std::atomic<uint64_t> applying_{0};
   size_t changes_since_audit_ = 0;  // writer only; see AuditAfter
 
 };

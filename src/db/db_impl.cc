@@ -142,6 +142,10 @@ Status DbImpl::OpenOrCreate() {
       OMENDB_RETURN_IF_ERROR(
           ReplayLog(manifest_.wal_files[i], i + 1 == manifest_.wal_files.size()));
     }
+    // Writes replayed since the last audit may have stranded nodes; an opened
+    // database starts fully reachable (deterministic, so every open of the
+    // same files gives the same graph).
+    for (const auto& c : collections_) c->AuditPending();
     if (!manifest_.segment_files.empty()) {
       OMENDB_ASSIGN_OR_RETURN(uint64_t size,
                               env_->GetFileSize(FilePath(manifest_.segment_files[0])));
@@ -543,7 +547,7 @@ Status DbImpl::DoCheckpoint(bool compact_all, std::string_view only) {
   return Status::OK();
 }
 
-Result<VerifyReport> DbImpl::Verify() const {
+Result<VerifyReport> DbImpl::Verify() {
   OMENDB_RETURN_IF_ERROR(CheckOpen());
   VerifyReport report;
   Status s = RunExclusive([&] {
@@ -584,6 +588,7 @@ Result<VerifyReport> DbImpl::Verify() const {
     }
     std::shared_lock l(collections_mu_);
     for (const auto& c : collections_) {
+      c->AuditPending();
       GraphReport g = c->CheckGraph();
       if (!g.ok()) {
         report.problems.push_back(
@@ -599,6 +604,16 @@ Result<VerifyReport> DbImpl::Verify() const {
     return Status::OK();
   });
   OMENDB_RETURN_IF_ERROR(s);
+  return report;
+}
+
+Result<GraphReport> DbImpl::CheckGraph(std::string_view name) const {
+  OMENDB_ASSIGN_OR_RETURN(Collection * c, GetCollection(name));
+  GraphReport report;
+  OMENDB_RETURN_IF_ERROR(RunExclusive([&] {
+    report = static_cast<CollectionImpl*>(c)->CheckGraph();
+    return Status::OK();
+  }));
   return report;
 }
 

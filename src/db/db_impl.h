@@ -37,8 +37,9 @@ class DbImpl final : public DB {
   Status Flush() override;
   Status Checkpoint() override;
   Status Compact(std::string_view name) override;
-  Result<VerifyReport> Verify() const override;
+  Result<VerifyReport> Verify() override;
   Result<size_t> RepairGraphs() override;
+  Result<GraphReport> CheckGraph(std::string_view name) const override;
   DbStats Stats() const override;
   const std::string& path() const override { return dir_; }
   Status Close() override;

@@ -91,7 +91,46 @@ const JsonValue::Object& JsonValue::object() const {
   return p != nullptr ? *p : kEmpty;
 }
 
+bool JsonValue::is_number() const {
+  const Type t = type();
+  return t == Type::kInt || t == Type::kUint || t == Type::kDouble;
+}
+double JsonValue::number_value() const {
+  switch (type()) {
+    case Type::kInt: return static_cast<double>(int_value());
+    case Type::kUint: return static_cast<double>(uint_value());
+    case Type::kDouble: return double_value();
+    default: return 0.0;
+  }
+}
+const JsonValue* JsonValue::Find(std::string_view key) const {
+  for (const JsonMember& m : object()) {
+    if (m.key == key) return &m.value;
+  }
+  return nullptr;
+}
+
 namespace {
+
+// Shortest round-trip text of a finite float or double, with ".0" added when
+// it has neither '.' nor exponent, so it reads back as a floating-point number.
+template <class F>
+void AppendShortest(std::string* out, F v) {
+  if (std::isnan(v)) {
+    out->append("NaN");
+    return;
+  }
+  if (std::isinf(v)) {
+    out->append(v < 0 ? "-Infinity" : "Infinity");
+    return;
+  }
+  // 32 bytes covers the longest form (e.g. "-2.2250738585072014e-308").
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  std::string_view s(buf, static_cast<size_t>(r.ptr - buf));
+  out->append(s);
+  if (s.find_first_of(".e") == std::string_view::npos) out->append(".0");
+}
 
 // Recursive descent over the input. Every read is guarded by pos_ < size, and
 // recursion is bounded by options.max_depth.
@@ -517,23 +556,8 @@ void AppendJsonUint(std::string* out, uint64_t v) {
   out->append(buf, r.ptr);
 }
 
-void AppendJsonDouble(std::string* out, double v) {
-  if (std::isnan(v)) {
-    out->append("NaN");
-    return;
-  }
-  if (std::isinf(v)) {
-    out->append(v < 0 ? "-Infinity" : "Infinity");
-    return;
-  }
-  // Shortest round-trip form; 32 bytes covers the longest (e.g.
-  // "-2.2250738585072014e-308").
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  std::string_view s(buf, static_cast<size_t>(r.ptr - buf));
-  out->append(s);
-  // Keep doubles recognisable as doubles when read back (2.0 stays a double).
-  if (s.find_first_of(".e") == std::string_view::npos) out->append(".0");
-}
+void AppendJsonDouble(std::string* out, double v) { AppendShortest(out, v); }
+
+void AppendJsonFloat(std::string* out, float v) { AppendShortest(out, v); }
 
 }  // namespace omendb::util

@@ -55,6 +55,15 @@ class JsonValue {
   const Array& array() const;
   const Object& object() const;
 
+  // True for kInt, kUint and kDouble.
+  bool is_number() const;
+  // Any number as a double (integers beyond 2^53 are rounded); 0 for
+  // non-numbers. For readers that do not care how a number was written.
+  double number_value() const;
+  // The value of member `key` of an object, or nullptr if this is not an
+  // object or has no such member. Linear in the number of members.
+  const JsonValue* Find(std::string_view key) const;
+
  private:
   // Alternative order matches Type.
   std::variant<std::monostate, bool, int64_t, uint64_t, double, std::string, Array, Object> v_;
@@ -97,5 +106,9 @@ void AppendJsonUint(std::string* out, uint64_t v);
 // '.' or exponent so it reads back as a double (2.0, not 2). Non-finite values
 // are written as Infinity, -Infinity and NaN (not valid JSON).
 void AppendJsonDouble(std::string* out, double v);
+
+// As AppendJsonDouble, but the shortest decimal that parses back to exactly
+// the float `v` (0.1f is written 0.1, not 0.10000000149011612).
+void AppendJsonFloat(std::string* out, float v);
 
 }  // namespace omendb::util

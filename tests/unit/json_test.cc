@@ -186,5 +186,50 @@ TEST(JsonTest, WritersRoundTrip) {
   }
 }
 
+TEST(JsonTest, FindAndNumberValue) {
+  JsonValue v = Parse(R"({"a": 1, "b": -2, "c": 18446744073709551615, "d": 2.5, "e": "x"})");
+  ASSERT_NE(v.Find("a"), nullptr);
+  EXPECT_TRUE(v.Find("a")->is_number());
+  EXPECT_EQ(v.Find("a")->number_value(), 1.0);
+  EXPECT_EQ(v.Find("b")->number_value(), -2.0);
+  EXPECT_EQ(v.Find("c")->number_value(), 18446744073709551615.0);
+  EXPECT_EQ(v.Find("d")->number_value(), 2.5);
+  EXPECT_FALSE(v.Find("e")->is_number());
+  EXPECT_EQ(v.Find("e")->number_value(), 0.0);
+  EXPECT_EQ(v.Find("missing"), nullptr);
+  // Only objects have members; a key inside a nested value is not found.
+  EXPECT_EQ(Parse("[1, 2]").Find("a"), nullptr);
+  EXPECT_EQ(Parse(R"({"o": {"a": 1}})").Find("a"), nullptr);
+  EXPECT_FALSE(Parse("null").is_number());
+}
+
+TEST(JsonTest, FloatWriterIsShortestAndRoundTrips) {
+  auto flt = [](float f) {
+    std::string t;
+    AppendJsonFloat(&t, f);
+    return t;
+  };
+  EXPECT_EQ(flt(0.1f), "0.1");
+  EXPECT_EQ(flt(0.0f), "0.0");
+  EXPECT_EQ(flt(-3.0f), "-3.0");
+  EXPECT_EQ(flt(1e30f), "1e+30");
+  EXPECT_EQ(flt(std::numeric_limits<float>::infinity()), "Infinity");
+  EXPECT_EQ(flt(std::nanf("")), "NaN");
+
+  // Every finite float reads back to the same float.
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    float f = std::bit_cast<float>(static_cast<uint32_t>(rng()));
+    if (!std::isfinite(f)) continue;
+    std::string t = flt(f);
+    auto r = ParseJson(t);
+    ASSERT_TRUE(r.ok()) << t << ": " << r.status().ToString();
+    ASSERT_EQ(r->type(), T::kDouble) << t;
+    EXPECT_EQ(std::bit_cast<uint32_t>(static_cast<float>(r->double_value())),
+              std::bit_cast<uint32_t>(f))
+        << t;
+  }
+}
+
 }  // namespace
 }  // namespace omendb::util

@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "alloc_counter.h"
-#include "json_lite.h"
 #include "omendb/flat_index.h"
 #include "omendb/hnsw_index.h"
 #include "svg_plot.h"
 #include "util/dataset.h"
+#include "util/json.h"
 #include "util/thread_pool.h"
 
 namespace omendb::cli {
@@ -337,10 +337,23 @@ struct BuildFacts {
   std::string kernel;
 };
 
+// `v` as a JSON number with 6 significant digits, as peerbench writes its
+// lines; JSON has no NaN or infinity, so those become null.
+std::string Number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string Quote(std::string_view s) {
+  std::string out;
+  util::AppendJsonString(&out, s);
+  return out;
+}
+
 std::string JsonLine(const Workload& w, const BenchOptions& o, Metric metric, const BuildFacts& b,
                      const EfPoint& p) {
-  using json::Number;
-  using json::Quote;
   std::string runs = "[";
   for (size_t i = 0; i < p.qps_runs.size(); ++i) runs += (i ? "," : "") + Number(p.qps_runs[i]);
   runs += "]";
@@ -556,7 +569,8 @@ Command AddBenchCommand(CLI::App& parent) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   app->add_option("--max-queries", o->max_queries, "Use at most this many queries (0 = all)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(kNotNegative);
   app->add_option("--seed", o->seed, "Seed for generated data and the index's level sampling")
       ->capture_default_str();
   app->add_option("--json", o->json_path, "Write one JSON object per ef to FILE (JSON lines)");

@@ -33,6 +33,15 @@ struct Command {
   std::function<Status()> run;
 };
 
+// Rejects a negative value for an unsigned option (CLI11 would otherwise let
+// "-1" wrap around to the type's maximum).
+inline const CLI::Validator kNotNegative(
+    [](std::string& s) -> std::string {
+      const size_t first = s.find_first_not_of(" \t");
+      return first != std::string::npos && s[first] == '-' ? "must not be negative" : "";
+    },
+    "NONNEGATIVE");
+
 // Signature of a subcommand factory.
 using CommandFactory = Command (*)(CLI::App& parent);
 

@@ -1,25 +1,46 @@
 // The `omendb` command-line program: a CLI11 front end whose subcommands each
 // live in their own <name>_cmd.cc (see command.h for how they plug in).
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
 #include <vector>
 
 #include "bench_cmd.h"
 #include "command.h"
+#include "compact_cmd.h"
+#include "create_cmd.h"
+#include "delete_cmd.h"
+#include "get_cmd.h"
+#include "import_cmd.h"
+#include "search_cmd.h"
+#include "stats_cmd.h"
+#include "verify_cmd.h"
 
 namespace {
 
 // Every subcommand's factory; add a line here for a new command.
 constexpr omendb::cli::CommandFactory kCommands[] = {
     omendb::cli::AddBenchCommand,
+    omendb::cli::AddCreateCommand,
+    omendb::cli::AddImportCommand,
+    omendb::cli::AddSearchCommand,
+    omendb::cli::AddGetCommand,
+    omendb::cli::AddDeleteCommand,
+    omendb::cli::AddStatsCommand,
+    omendb::cli::AddVerifyCommand,
+    omendb::cli::AddCompactCommand,
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace omendb::cli;  // NOLINT(google-build-using-namespace): main only
+  // A closed output pipe (`omendb search ... | head`) is then a failed write,
+  // which the commands report (exit 1), rather than a silent death by signal.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app("omendb: embedded vector database tools", "omendb");
   app.footer("Exit codes: 0 success, 1 runtime error, 2 usage error.");
   app.require_subcommand(1);
@@ -34,9 +55,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // CLI11 prints the message (and a --help hint); its own codes vary by
-    // error kind, so they are folded into the one documented usage code.
-    app.exit(e);
+    // Printed here rather than by app.exit() so usage errors carry the same
+    // "omendb <command>: error:" prefix as runtime errors. CLI11's own exit
+    // codes vary by error kind; they are folded into the one usage code.
+    std::string where = "omendb";
+    for (const CLI::App* sub : app.get_subcommands()) where += " " + sub->get_name();
+    std::fprintf(stderr, "%s: error: %s\nRun `%s --help` for more information.\n", where.c_str(),
+                 e.what(), where.c_str());
     return kExitUsageError;
   }
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "json_lite.h"
+#include "util/json.h"
 
 namespace omendb::cli {
 namespace {
@@ -83,6 +83,20 @@ double NiceCeil(double v) {
     if (m * decade >= v * (1 - 1e-9)) return m * decade;
   }
   return 10 * decade;
+}
+
+// Member `key` of a JSON object if it is a string, else "".
+std::string GetString(const util::JsonValue& obj, std::string_view key) {
+  const util::JsonValue* v = obj.Find(key);
+  return v != nullptr && v->type() == util::JsonValue::Type::kString ? v->string_value()
+                                                                      : std::string();
+}
+
+// Member `key` of a JSON object if it is a number, else NaN (so absent and
+// null values fail the callers' isfinite checks).
+double GetNumber(const util::JsonValue& obj, std::string_view key) {
+  const util::JsonValue* v = obj.Find(key);
+  return v != nullptr && v->is_number() ? v->number_value() : NAN;
 }
 
 }  // namespace
@@ -258,20 +272,20 @@ Result<std::vector<PlotSeries>> ReadPeerCurves(const std::string& path) {
   for (size_t line_no = 1; std::getline(in, line); ++line_no) {
     size_t first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos || line[first] != '{') continue;  // table text, blank lines
-    auto obj = json::ParseObject(std::string_view(line).substr(first));
+    auto obj = util::ParseJson(std::string_view(line).substr(first));
     if (!obj.ok()) return obj.status().WithContext(path + ":" + std::to_string(line_no));
-    if (json::GetString(*obj, "phase") != "search") continue;
-    std::string engine = json::GetString(*obj, "engine");
-    double recall = json::GetNumber(*obj, "recall", NAN);
-    double qps = json::GetNumber(*obj, "qps", NAN);
+    if (GetString(*obj, "phase") != "search") continue;
+    std::string engine = GetString(*obj, "engine");
+    double recall = GetNumber(*obj, "recall");
+    double qps = GetNumber(*obj, "qps");
     if (engine.empty() || !std::isfinite(recall) || !std::isfinite(qps)) continue;
     Row r;
     r.engine = engine;
-    r.dataset = json::GetString(*obj, "dataset");
+    r.dataset = GetString(*obj, "dataset");
     r.point.recall = recall;
     r.point.qps = qps;
     for (const char* knob : {"ef", "nprobe"}) {
-      double v = json::GetNumber(*obj, knob, NAN);
+      double v = GetNumber(*obj, knob);
       if (std::isfinite(v)) {
         r.point.label = std::string(knob) + "=" + Fmt("%g", v);
         break;
