@@ -304,9 +304,28 @@ Status CollectionImpl::ApplyDelete(std::span<const VectorId> ids) {
 
 void CollectionImpl::AuditPending() {
   if (changes_since_audit_ == 0) return;
+  Audit();
+}
+
+void CollectionImpl::Audit() {
   changes_since_audit_ = 0;
+  CollectionState* st = state();
+  HnswGraph& graph = IndexAccess::Graph(*st->index);
   SearchScratch scratch;
-  IndexAccess::Graph(*state()->index).RepairReachability(scratch);
+  // 1. Consolidate removals: no edge points to a removed record afterwards,
+  //    so walks stop paying for them and their slots can be reused.
+  std::vector<uint32_t> unlinked;
+  graph.ConsolidateRemoved(scratch, &unlinked);
+  // 2. Reconnect nodes no walk reaches.
+  graph.RepairReachability(scratch);
+  // 3. A search that started before step 1 may still be walking through an
+  //    unlinked record; once those have finished nothing can reach it, and
+  //    the slots go to the free list (with the metadata removals retired).
+  if (!unlinked.empty()) {
+    gate_.Synchronize();
+    graph.ReleaseSlots(unlinked);
+    st->meta.FreeRetired();
+  }
 }
 
 void CollectionImpl::AuditAfter(size_t changes) {
@@ -319,9 +338,7 @@ void CollectionImpl::AuditAfter(size_t changes) {
   changes_since_audit_ += changes;
   const size_t n = state()->index->size();
   if (changes_since_audit_ < std::max<size_t>(1000, n / 50)) return;
-  changes_since_audit_ = 0;
-  SearchScratch scratch;
-  IndexAccess::Graph(*state()->index).RepairReachability(scratch);
+  Audit();
 }
 
 Status CollectionImpl::LoadMetadata(VectorId id, Metadata metadata) {
@@ -415,11 +432,8 @@ double CollectionImpl::DeletedFraction() const {
 }
 
 size_t CollectionImpl::RepairReachability() {
-  changes_since_audit_ = 0;
-  HnswGraph& graph = IndexAccess::Graph(*state()->index);
-  GraphReport before = graph.Check();
-  SearchScratch scratch;
-  graph.RepairReachability(scratch);
+  GraphReport before = IndexAccess::Graph(*state()->index).Check();
+  Audit();
   return before.nodes - before.reachable;
 }
 
@@ -430,55 +444,78 @@ void CollectionImpl::ReleaseRetired() {
   state()->meta.FreeRetired();
 }
 
-bool CollectionImpl::LookupStable(const HnswGraph& graph, VectorId id, uint32_t* slot) const {
-  for (;;) {
-    const uint64_t seq = replacing_.load(std::memory_order_acquire);
-    if (graph.Lookup(id, slot)) return true;
-    if (seq % 2 == 0 && replacing_.load(std::memory_order_acquire) == seq) return false;
-    // A replacement was in flight: the id may be between its old and new slot.
-    while (replacing_.load(std::memory_order_acquire) % 2 == 1) std::this_thread::yield();
+CollectionImpl::Probe CollectionImpl::ProbeRecord(VectorId id, Record* out) const {
+  // Sequence numbers first, then the lookup: a change that completes in
+  // between moves a counter, so an absent or incomplete answer is retried.
+  const uint64_t applying = applying_.load(std::memory_order_acquire);
+  const uint64_t replacing = replacing_.load(std::memory_order_acquire);
+  util::ReadGuard guard(gate_);
+  CollectionState* st = state();
+  const HnswGraph& graph = IndexAccess::Graph(*st->index);
+  uint32_t slot;
+  if (!graph.Lookup(id, &slot)) {
+    // Absent, unless a replacement was in flight: the id may have been
+    // between its old and new slot.
+    if (replacing % 2 == 0 && replacing_.load(std::memory_order_acquire) == replacing) {
+      return Probe::kAbsent;
+    }
+    return Probe::kRetry;
   }
+  // A record is consistent once its metadata is published: ApplyUpsert
+  // publishes it (release) after the vector is written, and a slot's vector
+  // does not change while the slot holds the id. Null metadata means an
+  // insert in flight or a removal under way.
+  const Metadata* m = st->meta.Get(slot);
+  if (m == nullptr) {
+    if (applying % 2 == 0 && applying_.load(std::memory_order_acquire) == applying) {
+      return Probe::kIncomplete;
+    }
+    return Probe::kRetry;
+  }
+  if (out != nullptr) {
+    out->id = id;
+    out->vector.resize(options_.dim);
+    graph.CopyVector(slot, out->vector.data());
+    out->metadata = *m;
+  }
+  return Probe::kFound;
 }
 
 Result<Record> CollectionImpl::Get(VectorId id) const {
   OMENDB_RETURN_IF_ERROR(db_->CheckOpen());
-  util::ReadGuard guard(gate_);
-  CollectionState* st = state();
-  const HnswGraph& graph = IndexAccess::Graph(*st->index);
-  // A record is consistent once its metadata is published: ApplyUpsert
-  // publishes it (release) after the vector is written, and a slot's vector
-  // never changes afterwards (slots are not reused within a state). Null
-  // metadata means an insert in flight or a removal under way: wait for the
-  // writer, then look the id up again.
+  Record r;
   for (;;) {
-    const uint64_t seq = applying_.load(std::memory_order_acquire);
-    uint32_t slot;
-    if (!LookupStable(graph, id, &slot)) {
-      return Status::NotFound("id " + std::to_string(id) + " is not in collection \"" + name_ +
-                              "\"");
-    }
-    const Metadata* m = st->meta.Get(slot);
-    if (m == nullptr) {
-      if (seq % 2 == 0 && applying_.load(std::memory_order_acquire) == seq) {
+    switch (ProbeRecord(id, &r)) {
+      case Probe::kFound:
+        return r;
+      case Probe::kAbsent:
+        return Status::NotFound("id " + std::to_string(id) + " is not in collection \"" + name_ +
+                                "\"");
+      case Probe::kIncomplete:
         return Status::Internal("the record of id " + std::to_string(id) +
                                 " was left incomplete by a failed write");
-      }
-      std::this_thread::yield();
-      continue;
+      case Probe::kRetry:
+        // Outside the read-side section, so the writer's grace periods
+        // (ReadGate::Synchronize) can end while this waits for it.
+        std::this_thread::yield();
+        break;
     }
-    Record r;
-    r.id = id;
-    r.vector.resize(options_.dim);
-    graph.CopyVector(slot, r.vector.data());
-    r.metadata = *m;
-    return r;
   }
 }
 
 bool CollectionImpl::Contains(VectorId id) const {
-  util::ReadGuard guard(gate_);
-  uint32_t slot;
-  return LookupStable(IndexAccess::Graph(*state()->index), id, &slot);
+  for (;;) {
+    switch (ProbeRecord(id, nullptr)) {
+      case Probe::kFound:
+      case Probe::kIncomplete:
+        return true;
+      case Probe::kAbsent:
+        return false;
+      case Probe::kRetry:
+        std::this_thread::yield();
+        break;
+    }
+  }
 }
 
 size_t CollectionImpl::size() const {
@@ -586,9 +623,12 @@ size_t CollectionImpl::SearchCore(const float* query, size_t k, size_t ef, const
   }
   // A vector whose metadata is not published (being inserted or removed)
   // does not match.
-  const index_internal::IdPredicate pred = [&](VectorId id, uint32_t slot) {
+  // The id argument may be stale for a record being inserted; the slot's id
+  // is read again once its metadata is seen published (acquire), which
+  // orders it after the insert wrote it.
+  const index_internal::IdPredicate pred = [&](VectorId, uint32_t slot) {
     const Metadata* m = meta.Get(slot);
-    return m != nullptr && filter->Matches(id, *m);
+    return m != nullptr && filter->Matches(graph.IdAtSlot(slot), *m);
   };
   double selectivity = 1.0;
   if (filter->matches_all()) {

@@ -108,19 +108,23 @@ class CollectionImpl final : public Collection {
   Status Compact(int threads);
   // Fraction of records that are removed vectors.
   double DeletedFraction() const;
-  // Reconnects unreachable nodes; returns how many were unreachable before.
+  // Audit (consolidation, reconnection, slot release); returns how many
+  // nodes were unreachable before.
   size_t RepairReachability();
   GraphReport CheckGraph() const;
   // Frees metadata unpublished by removals once no search can hold it.
   void ReleaseRetired();
   // Writer only: runs the reachability audit if any change was applied since
-  // the last one (used at the end of log replay).
+  // the last one (DB::Verify runs it first).
   void AuditPending();
 
  private:
   CollectionState* state() const { return state_.load(std::memory_order_acquire); }
-  // Runs the reachability audit once enough changes accumulated.
+  // Runs Audit once enough changes accumulated.
   void AuditAfter(size_t changes);
+  // Writer only, outside any read-side section: consolidates removals,
+  // reconnects unreachable nodes, and frees the unlinked slots for reuse.
+  void Audit();
   // One search of `k` hits into `out` (unfiltered when `filter` is null;
   // `options_filter` is the filter it was compiled from). Inside a ReadGate
   // section of its own.
@@ -129,8 +133,11 @@ class CollectionImpl final : public Collection {
                     index_internal::SearchScratch& scratch) const;
   // Keeps the first hit of each id; returns how many remain.
   static size_t Dedup(Neighbor* out, size_t n);
-  // Whether `id` is present, looking again after any replacement in flight.
-  bool LookupStable(const index_internal::HnswGraph& graph, VectorId id, uint32_t* slot) const;
+  // One look at `id` inside a read-side section; never waits (a caller that
+  // must wait does so outside the section, or a writer's grace period could
+  // wait for it). kRetry: a write in flight hides the answer.
+  enum class Probe { kFound, kAbsent, kIncomplete, kRetry };
+  Probe ProbeRecord(VectorId id, Record* out) const;
 
   DbImpl* const db_;
   const std::string name_;

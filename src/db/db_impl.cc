@@ -142,10 +142,6 @@ Status DbImpl::OpenOrCreate() {
       OMENDB_RETURN_IF_ERROR(
           ReplayLog(manifest_.wal_files[i], i + 1 == manifest_.wal_files.size()));
     }
-    // Writes replayed since the last audit may have stranded nodes; an opened
-    // database starts fully reachable (deterministic, so every open of the
-    // same files gives the same graph).
-    for (const auto& c : collections_) c->AuditPending();
     if (!manifest_.segment_files.empty()) {
       OMENDB_ASSIGN_OR_RETURN(uint64_t size,
                               env_->GetFileSize(FilePath(manifest_.segment_files[0])));

@@ -287,13 +287,22 @@ void HnswGraph::AddLink(const char* base, uint32_t to, uint32_t from, float dist
 }
 
 Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
-  // Claim a slot (growing the array if needed) and register the id.
+  // Claim a slot (a released one first, else a new one, growing the array
+  // if needed) and register the id.
   uint32_t slot;
+  bool reused = false;
   for (;;) {
     {
       std::unique_lock idl(id_mu_);
       if (id_to_slot_.count(id) != 0) {
         return Status::AlreadyExists("id " + std::to_string(id) + " is already in the index");
+      }
+      if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+        id_to_slot_.emplace(id, slot);
+        reused = true;
+        break;
       }
       Storage* st = storage_.load(std::memory_order_acquire);
       if (next_slot_ < st->capacity) {
@@ -322,7 +331,7 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
   }
   uint32_t* h = Header(base, slot);
   h[0] = level;
-  std::memcpy(h + 2, &id, sizeof id);
+  std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(h + 2)).store(id, std::memory_order_relaxed);
   uint64_t upper = 0;
   if (level > 0) {
     size_t words = static_cast<size_t>(level) * (1 + max_m_);
@@ -331,6 +340,12 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
   }
   std::memcpy(h + 4, &upper, sizeof upper);
   StoreRel(h + 6, 0);
+  if (reused) {
+    // Cleared last: a scan over all slots skips the record as removed until
+    // it is complete (the release store orders the writes above).
+    StoreRel(h + 1, 0);
+    deleted_.fetch_sub(1, std::memory_order_acq_rel);
+  }
 
   // An insert that may raise the top level holds entry_mu_ throughout, so two
   // such inserts cannot both believe they own the new top (hnswlib does this too).
@@ -477,6 +492,7 @@ Status HnswGraph::Remove(VectorId id, SearchScratch& s) {
     StoreRel(flags, LoadAcq(flags) | kDeletedFlag);
   }
   deleted_.fetch_add(1, std::memory_order_acq_rel);
+  linked_removed_.fetch_add(1, std::memory_order_acq_rel);
   size_.fetch_sub(1, std::memory_order_acq_rel);
 
   // MN-RU gamma repair (algorithms.md 3.3, applied to a hard delete as in
@@ -555,7 +571,7 @@ size_t HnswGraph::Search(const float* query, size_t k, size_t ef, Neighbor* out,
     for (uint32_t l = max_level; l > 0; --l) {
       cur = Greedy(base, st->capacity, q, cur, &d, l, &dists);
     }
-    if (filter == nullptr && deleted_count() == 0) {
+    if (filter == nullptr && linked_removed() == 0) {
       n = SearchLayer(base, q, cur, d, beam, 0, s, &dists, &hops);
     } else {
       n = SearchLayerFiltered(base, q, cur, d, beam, filter, s, &dists, &hops);
@@ -622,6 +638,128 @@ size_t HnswGraph::MarkReachable(const char* base, std::vector<uint8_t>& mark) co
   mark.assign(slots(), 0);
   uint32_t entry = static_cast<uint32_t>(entry_.load(std::memory_order_acquire));
   return entry == kNoSlot ? 0 : MarkFrom(base, entry, mark);
+}
+
+size_t HnswGraph::ConsolidateRemoved(SearchScratch& s, std::vector<uint32_t>* unlinked) {
+  if (linked_removed() == 0) return 0;
+  std::shared_lock rl(resize_mu_);
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  const size_t n = slots();
+  auto flags = [&](uint32_t v) { return LoadAcq(Header(base, v) + 1); };
+  std::vector<uint8_t> gone(n, 0);
+  size_t count = 0;
+  for (uint32_t v = 0; v < n; ++v) {
+    const uint32_t f = flags(v);
+    if ((f & kDeletedFlag) != 0 && (f & kUnlinkedFlag) == 0) {
+      gone[v] = 1;
+      ++count;
+    }
+  }
+  if (count == 0) return 0;
+  {
+    // A removed entry point stays usable for navigation until now; it must
+    // not be unlinked while it is the entry, so the live node of highest
+    // level takes over (none left: it stays, still linked).
+    std::lock_guard top(entry_mu_);
+    const uint64_t ep = entry_.load(std::memory_order_acquire);
+    const uint32_t entry = static_cast<uint32_t>(ep);
+    if (entry != kNoSlot && gone[entry]) {
+      uint32_t best = kNoSlot, best_level = 0;
+      for (uint32_t v = 0; v < n; ++v) {
+        if (gone[v] || (flags(v) & kDeletedFlag) != 0) continue;
+        if (best == kNoSlot || Level(base, v) > best_level) {
+          best = v;
+          best_level = Level(base, v);
+        }
+      }
+      if (best == kNoSlot) {
+        gone[entry] = 0;
+        --count;
+      } else {
+        entry_.store((static_cast<uint64_t>(best_level) << 32) | best, std::memory_order_release);
+      }
+    }
+  }
+  // Re-select each affected list. The pool is the list's live members plus
+  // the live members of the removed nodes' lists on the same layer (their
+  // replacements in the neighbourhood), pruned like an MN-RU repair.
+  std::vector<uint32_t> pool;
+  for (uint32_t v = 0; v < n; ++v) {
+    if ((flags(v) & kDeletedFlag) != 0) continue;
+    const uint32_t level = Level(base, v);
+    for (uint32_t l = 0; l <= level; ++l) {
+      const uint32_t bound = l == 0 ? max_m0_ : max_m_;
+      uint32_t* list = List(base, v, l);
+      const uint32_t cnt = std::min(LoadAcq(list), bound);
+      bool affected = false;
+      for (uint32_t j = 1; j <= cnt && !affected; ++j) affected = gone[LoadAcq(list + j)] != 0;
+      if (!affected) continue;
+      pool.clear();
+      for (uint32_t j = 1; j <= cnt; ++j) {
+        const uint32_t u = LoadAcq(list + j);
+        if (!gone[u]) {
+          pool.push_back(u);
+          continue;
+        }
+        const uint32_t* dl = List(base, u, l);
+        const uint32_t dcnt = std::min(LoadAcq(dl), bound);
+        for (uint32_t i = 1; i <= dcnt; ++i) pool.push_back(LoadAcq(dl + i));
+      }
+      std::sort(pool.begin(), pool.end());
+      pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
+      s.prune.clear();
+      const float* vv = VecPtr(base, v);
+      for (uint32_t u : pool) {
+        if (u == v || u >= n || gone[u] || (flags(u) & kDeletedFlag) != 0) continue;
+        s.prune.push_back({Distance(vv, VecPtr(base, u)), u});
+      }
+      std::sort(s.prune.begin(), s.prune.end(),
+                [](const Candidate& a, const Candidate& b) { return a.dist < b.dist; });
+      SelectHeuristic(base, s.prune.data(), s.prune.size(), bound, s.selected, kRepairAlpha);
+      std::lock_guard lock(NodeLock(v));
+      uint32_t k = 0;
+      for (const Candidate& c : s.selected) StoreRel(list + 1 + k++, c.slot);
+      StoreRel(list, k);
+    }
+  }
+  for (uint32_t v = 0; v < n; ++v) {
+    if (!gone[v]) continue;
+    uint32_t* f = Header(base, v) + 1;
+    StoreRel(f, LoadAcq(f) | kUnlinkedFlag);
+    if (unlinked != nullptr) unlinked->push_back(v);
+  }
+  linked_removed_.fetch_sub(count, std::memory_order_acq_rel);
+  return count;
+}
+
+void HnswGraph::ReleaseSlots(const std::vector<uint32_t>& slots) {
+  if (slots.empty()) return;
+  std::shared_lock rl(resize_mu_);
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  std::unique_lock idl(id_mu_);
+  for (uint32_t v : slots) {
+    uint32_t* h = Header(base, v);
+    if ((LoadAcq(h + 1) & kUnlinkedFlag) == 0) continue;  // not unlinked: keep
+    // No reader can reach the record: drop its upper lists and empty it, so
+    // audits and snapshots see a record without edges.
+    uint64_t upper;
+    std::memcpy(&upper, h + 4, sizeof upper);
+    if (upper != 0) {
+      delete[] reinterpret_cast<uint32_t*>(upper);
+      upper_bytes_.fetch_sub(static_cast<size_t>(h[0]) * (1 + max_m_) * sizeof(uint32_t),
+                             std::memory_order_relaxed);
+      upper = 0;
+      std::memcpy(h + 4, &upper, sizeof upper);
+    }
+    h[0] = 0;
+    StoreRel(h + 6, 0);
+    free_slots_.push_back(v);
+  }
+}
+
+size_t HnswGraph::free_slots() const {
+  std::shared_lock idl(id_mu_);
+  return free_slots_.size();
 }
 
 size_t HnswGraph::RepairReachability(SearchScratch& s, int max_rounds) {
@@ -703,7 +841,9 @@ GraphReport HnswGraph::Check() const {
   if (entry == kNoSlot) return r;
   r.max_level = ep >> 32;
   std::vector<uint32_t> seen;
+  auto unlinked = [&](uint32_t v) { return (LoadAcq(Header(base, v) + 1) & kUnlinkedFlag) != 0; };
   for (uint32_t s = 0; s < n; ++s) {
+    if (unlinked(s)) continue;  // edges of a record no walk reaches do not matter
     uint32_t level = Level(base, s);
     for (uint32_t l = 0; l <= level; ++l) {
       const uint32_t* list = List(base, s, l);
@@ -718,10 +858,11 @@ GraphReport HnswGraph::Check() const {
         uint32_t v = seen[j];
         if (v == s) ++r.self_loops;
         if (j > 0 && seen[j - 1] == v) ++r.duplicate_edges;
-        if (v >= n || Level(base, v) < l) ++r.invalid_edges;
+        if (v >= n || Level(base, v) < l || unlinked(v)) ++r.invalid_edges;
       }
     }
   }
+  if (unlinked(entry)) ++r.invalid_edges;
   std::vector<uint8_t> mark;
   MarkReachable(base, mark);
   for (uint32_t u = 0; u < n; ++u) r.reachable += mark[u] && !IsDeleted(base, u);
@@ -871,7 +1012,10 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes
   for (uint32_t s = 0; s < n; ++s) {
     uint32_t* hdr = g->Header(base, s);
     uint32_t level = hdr[0];
-    if (level > kMaxLevel || hdr[1] > kDeletedFlag) return Corrupt("bad record header");
+    if (level > kMaxLevel || (hdr[1] != 0 && hdr[1] != kDeletedFlag &&
+                              hdr[1] != (kDeletedFlag | kUnlinkedFlag))) {
+      return Corrupt("bad record header");
+    }
     uint64_t need = static_cast<uint64_t>(level) * (1 + g->max_m_);
     if (used_upper + need > upper_words) return Corrupt("upper lists shorter than levels");
     uint64_t ptr = 0;
@@ -891,20 +1035,32 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes
     }
   }
   if (used_upper != upper_words || seen_deleted != deleted) return Corrupt("counts disagree");
+  auto unlinked = [&](uint32_t v) { return (g->Header(base, v)[1] & kUnlinkedFlag) != 0; };
+  std::vector<uint32_t> free_slots;
   for (uint32_t s = 0; s < n; ++s) {
+    if (unlinked(s)) {
+      free_slots.push_back(s);  // its lists are never read again
+      continue;
+    }
     uint32_t level = g->Level(base, s);
     for (uint32_t l = 0; l <= level; ++l) {
       const uint32_t* list = g->List(base, s, l);
       uint32_t bound = l == 0 ? g->max_m0_ : g->max_m_;
       if (list[0] > bound) return Corrupt("neighbour list longer than its bound");
       for (uint32_t j = 1; j <= list[0]; ++j) {
-        if (list[j] >= n || g->Level(base, list[j]) < l) return Corrupt("bad neighbour id");
+        if (list[j] >= n || g->Level(base, list[j]) < l || unlinked(list[j])) {
+          return Corrupt("bad neighbour id");
+        }
       }
     }
   }
-  if (n > 0 && g->Level(base, entry) != max_level) return Corrupt("entry level mismatch");
+  if (n > 0 && (g->Level(base, entry) != max_level || unlinked(entry))) {
+    return Corrupt("bad entry point");
+  }
   g->size_.store(live, std::memory_order_release);
   g->deleted_.store(deleted, std::memory_order_release);
+  g->linked_removed_.store(deleted - free_slots.size(), std::memory_order_release);
+  g->ReleaseSlots(free_slots);
   g->entry_.store(n == 0 ? kNoSlot : ((static_cast<uint64_t>(max_level) << 32) | entry),
                   std::memory_order_release);
   return g;

@@ -105,6 +105,9 @@ class HnswGraph {
   static constexpr uint32_t kExpandedBit = 0x80000000u;
   static constexpr size_t kMaxSlots = 0x7FFFFFFFu;  // slots use 31 bits
   static constexpr uint32_t kDeletedFlag = 1u;      // in a record's flags word
+  // With kDeletedFlag: no edge points to the record any more
+  // (ConsolidateRemoved), so its slot can be reused.
+  static constexpr uint32_t kUnlinkedFlag = 2u;
   // Vamana-style relaxation used when repairing after a delete (MN-RU gamma
   // prunes with alpha = 1.1; algorithms.md section 3.3).
   static constexpr float kRepairAlpha = 1.1f;
@@ -138,10 +141,33 @@ class HnswGraph {
   // it but never return it) and, following MN-RU gamma, every mutual
   // neighbour n (n links to it and it links to n) gets its list re-selected
   // from N(n) + N(deleted) with the alpha = 1.1 heuristic, which drops the
-  // edge to the deleted node. The slot is not reused (compaction reclaims
-  // it). NotFound if absent.
+  // edge to the deleted node. Other nodes may still link to it (searches
+  // pass through it, never return it) until ConsolidateRemoved. NotFound if
+  // absent.
   Status Remove(VectorId id, SearchScratch& scratch);
+  // Removed records, linked or not, including free slots not yet reused.
   size_t deleted_count() const { return deleted_.load(std::memory_order_acquire); }
+  // Removed records some edge may still point to.
+  size_t linked_removed() const { return linked_removed_.load(std::memory_order_acquire); }
+
+  // Delete consolidation (FreshDiskANN, Singh et al. 2021, Algorithm 4;
+  // algorithms.md 3.5 item 3 applied to every in-neighbour, not only mutual
+  // ones): every live node with an edge to a removed record re-selects that
+  // layer's list from its live neighbours plus the live neighbours of the
+  // removed ones, with the alpha = 1.1 heuristic. Afterwards no edge points
+  // to a removed record; they are flagged kUnlinkedFlag and their slots
+  // appended to `unlinked`. If the entry point was removed, the live node of
+  // highest level becomes the entry. Searches may run concurrently (they may
+  // still be walking through the unlinked records); inserts and removals
+  // may not. Returns how many records were unlinked.
+  size_t ConsolidateRemoved(SearchScratch& scratch, std::vector<uint32_t>* unlinked);
+  // Makes unlinked slots (from ConsolidateRemoved) available to Insert. The
+  // caller guarantees no search can still be reading them: every search that
+  // could have reached them before they were unlinked has finished (the
+  // database waits out a grace period, util::ReadGate). Not concurrently
+  // with inserts.
+  void ReleaseSlots(const std::vector<uint32_t>& slots);
+  size_t free_slots() const;
 
   // Makes every node reachable on layer 0 from the entry point. HNSW's
   // pruning can leave a node with no in-edge (a handful per 10^4 with a
@@ -201,10 +227,12 @@ class HnswGraph {
   bool IsDeleted(const char* base, uint32_t slot) const {
     return (LoadAcq(Header(base, slot) + 1) & kDeletedFlag) != 0;
   }
+  // Atomic (relaxed): a scan over all slots may read the id of a record an
+  // insert is writing; such a record is not published yet, and callers that
+  // need its id use it only after observing its publication.
   VectorId IdOf(const char* base, uint32_t slot) const {
-    VectorId id;
-    std::memcpy(&id, Header(base, slot) + 2, sizeof id);
-    return id;
+    return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(Header(base, slot) + 2))
+        .load(std::memory_order_relaxed);
   }
 
   float Distance(const float* a, const float* b) const {
@@ -305,6 +333,8 @@ class HnswGraph {
   size_t next_slot_ = 0;                               // guarded by id_mu_
   std::atomic<size_t> size_{0};                        // live vectors (completed inserts - removals)
   std::atomic<size_t> deleted_{0};                     // removed (flagged) records
+  std::atomic<size_t> linked_removed_{0};  // removed records not yet unlinked
+  std::vector<uint32_t> free_slots_;       // guarded by id_mu_; reused by Insert
   std::atomic<size_t> upper_bytes_{0};
 
   std::unique_ptr<std::mutex[]> node_locks_;

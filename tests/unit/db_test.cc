@@ -392,11 +392,29 @@ TEST(DbTest, SearchesReturnEveryLiveOrMatchingVectorAfterHeavyDeletes) {
   auto db = OpenOrDie(tmp.File("db"));
   Collection* c = *db->GetCollection("c");
   ASSERT_EQ(c->size(), live);
+  check_searches(c);
+  // Verify audits first: consolidation unlinks the removed records and frees
+  // their slots, and every live node is reachable afterwards.
+  auto report = db->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems[0]);
   auto g = db->CheckGraph("c");
   ASSERT_TRUE(g.ok());
-  EXPECT_EQ(g->reachable, g->nodes) << "an opened database starts fully reachable";
+  EXPECT_EQ(g->reachable, g->nodes);
   check_searches(c);
-  auto report = db->Verify();
+  // Freed slots are reused: inserting as many vectors as were removed does
+  // not grow the record count (live + removed records).
+  const size_t records_before = g->nodes + g->deleted;
+  const size_t refill = n - live;
+  std::vector<float> fresh(refill * kDim);
+  for (size_t i = 0; i < fresh.size(); ++i) fresh[i] = m.data[i] * 0.5f + 0.25f;
+  ASSERT_TRUE(c->Upsert(Iota(refill, 1000), fresh).ok());
+  g = db->CheckGraph("c");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->nodes, n);
+  EXPECT_EQ(g->nodes + g->deleted, records_before) << "inserts took new slots instead of freed ones";
+  check_searches(c);
+  report = db->Verify();
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems[0]);
 }
