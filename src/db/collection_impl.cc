@@ -422,6 +422,7 @@ Status CollectionImpl::Compact(int threads) {
   state_.store(fresh.release(), std::memory_order_release);
   gate_.Synchronize();  // no search still walks the old index
   delete old;
+  changes_since_audit_ = 0;  // a fresh build needs no audit
   return Status::OK();
 }
 

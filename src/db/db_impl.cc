@@ -482,8 +482,11 @@ Status DbImpl::DoCheckpoint(bool compact_all, std::string_view only) {
         OMENDB_RETURN_IF_ERROR(c->Compact(threads_));
         compactions_.fetch_add(1, std::memory_order_relaxed);
       }
-    } else if (c->DeletedFraction() > 0) {
-      c->RepairReachability();  // the audit: reconnect nodes removals left unreachable
+    } else {
+      // The audit of changes since the last one, so the checkpoint holds an
+      // audited graph and the change count restarts at zero, as it does
+      // when the checkpoint is opened (replay then audits at the same points).
+      c->AuditPending();
     }
   }
 
