@@ -154,7 +154,8 @@ class HnswGraph {
   // algorithms.md 3.5 item 3 applied to every in-neighbour, not only mutual
   // ones): every live node with an edge to a removed record re-selects that
   // layer's list from its live neighbours plus the live neighbours of the
-  // removed ones, with the alpha = 1.1 heuristic. Afterwards no edge points
+  // removed ones (on layer 0 also the result of a width-M0 beam search from
+  // the node itself), with the alpha = 1.1 heuristic. Afterwards no edge points
   // to a removed record; they are flagged kUnlinkedFlag and their slots
   // appended to `unlinked`. If the entry point was removed, the live node of
   // highest level becomes the entry. Searches may run concurrently (they may
