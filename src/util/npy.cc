@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/fd.h"
+
 namespace omendb::util {
 namespace {
 
@@ -289,36 +291,12 @@ Result<Matrix> AllocateMatrix(const NpyHeader& h, size_t keep) {
   return m;
 }
 
-// An owned file descriptor, closed on destruction.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Reads exactly n bytes unless the file ends first; returns the count read
 // or an IOError.
 Result<size_t> ReadFull(int fd, const std::string& path, void* dst, size_t n) {
-  auto* p = static_cast<uint8_t*>(dst);
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::read(fd, p + done, n - done);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError(path + ": read failed: " + std::strerror(errno));
-    }
-    if (r == 0) break;
-    done += static_cast<size_t>(r);
-  }
-  return done;
+  const ssize_t r = util::ReadFull(fd, dst, n);
+  if (r < 0) return Status::IOError(path + ": read failed: " + std::strerror(errno));
+  return static_cast<size_t>(r);
 }
 
 }  // namespace

@@ -170,9 +170,9 @@ class Writer {
       if (op < 35) {
         DeleteSome();
       } else if (op < 70) {
-        InsertSome();
+        UpsertSome(&dead_, "insert");
       } else {
-        ReplaceSome();
+        UpsertSome(&live_, "replace");
       }
     }
   }
@@ -233,25 +233,15 @@ class Writer {
     dead_.insert(dead_.end(), ids.begin(), ids.end());
   }
 
-  void InsertSome() {
-    std::vector<VectorId> ids = Take(&dead_, BatchSize(), /*skip_pinned=*/false);
+  // Upserts a batch taken from `from` (dead ids: inserts; live ids:
+  // replacements), each at its next version; they are live afterwards.
+  void UpsertSome(std::vector<VectorId>* from, const char* what) {
+    std::vector<VectorId> ids = Take(from, BatchSize(), /*skip_pinned=*/false);
     if (ids.empty()) return;
     for (VectorId id : ids) ++version_[id];
     Status st = UpsertIds(ids);
     if (!st.ok()) {
-      shared_->Fail("Upsert (insert): " + st.ToString());
-      shared_->stop.store(true);
-    }
-    live_.insert(live_.end(), ids.begin(), ids.end());
-  }
-
-  void ReplaceSome() {
-    std::vector<VectorId> ids = Take(&live_, BatchSize(), /*skip_pinned=*/false);
-    if (ids.empty()) return;
-    for (VectorId id : ids) ++version_[id];
-    Status st = UpsertIds(ids);
-    if (!st.ok()) {
-      shared_->Fail("Upsert (replace): " + st.ToString());
+      shared_->Fail(std::string("Upsert (") + what + "): " + st.ToString());
       shared_->stop.store(true);
     }
     live_.insert(live_.end(), ids.begin(), ids.end());
