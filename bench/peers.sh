@@ -11,7 +11,9 @@
 # the median over ROUNDS (default 3), each engine's best measured QPS at
 # recall@10 >= 0.90 / 0.95 / 0.99 and OmenDB's ratio to it. Results go to
 # build/peers/<dataset>/. Set EF_LIST to change the sweep, MAX_QUERIES to use
-# only the first N queries, PEERBENCH_DIR to use another peerbench checkout.
+# only the first N queries, PEERBENCH_DIR to use another peerbench checkout,
+# OMENDB_ARGS to pass more options to `omendb bench` (e.g. "--quant sq8
+# --rerank 0,10,20"), TAG to name the output folder build/peers/<dataset><TAG>.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -23,7 +25,8 @@ src="${PEERBENCH_DIR:-$root/../shared/tools/peerbench}"
 name="$(basename "$data")"
 qopt=()
 [ -n "${MAX_QUERIES:-}" ] && qopt=(--max-queries "$MAX_QUERIES")
-out="$root/build/peers/$name"
+out="$root/build/peers/$name${TAG:-}"
+read -r -a extra <<< "${OMENDB_ARGS:-}"
 mkdir -p "$out"
 
 omendb="$root/build/release/omendb"
@@ -44,6 +47,6 @@ for r in $(seq 1 "$rounds"); do
   grep '^{' "$out/peer_$r.txt" > "$out/peer_$r.jsonl"
   echo "peers.sh: round $r/$rounds: omendb" >&2
   "$omendb" bench --data "$data" --threads 2 --repeat 3 --ef "$ef_list" "${qopt[@]}" \
-      --json "$out/omendb_$r.jsonl" > "$out/omendb_$r.txt"
+      "${extra[@]}" --json "$out/omendb_$r.jsonl" > "$out/omendb_$r.txt"
 done
 /usr/bin/python3 "$here/compare.py" "$out" "$rounds" | tee "$out/summary.txt"

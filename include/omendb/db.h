@@ -105,12 +105,21 @@ struct CollectionOptions {
   uint32_t M = 16;                 // see HnswOptions
   uint32_t ef_construction = 200;  // see HnswOptions
   uint64_t seed = 42;              // see HnswOptions
+  // Quantized graph walk with exact re-ranking (HnswOptions::quant): codes
+  // are trained once the collection first holds quant_train_after vectors
+  // (HnswOptions::quant_train_after, >= 1; until then searches are exact on
+  // the floats); the full-precision vectors are kept too (Get returns them).
+  Quantization quant;
+  uint32_t quant_train_after = 1000;
 };
 
 struct SearchOptions {
   size_t k = 10;
   // Beam width; 0 means max(k, 64). Larger = higher recall, slower.
   size_t ef = 0;
+  // Quantized collections: candidates re-ranked with exact distances
+  // (SearchParams::rerank; 0 = automatic). Ignored otherwise.
+  size_t rerank = 0;
   // Only vectors matching the filter are returned (default: all). A filtered
   // search returns k results whenever k matching vectors exist: rare filters
   // (estimated to pass under 2% of the collection) are answered by an exact
@@ -132,6 +141,9 @@ struct CollectionStats {
   size_t live = 0;     // vectors stored
   size_t deleted = 0;  // removed vectors whose records are not yet reclaimed
   size_t memory_bytes = 0;  // index + metadata in memory
+  // Quantized collections: true once the codec is trained (searches walk
+  // on codes); false for float collections.
+  bool quant_trained = false;
 };
 
 struct DbStats {

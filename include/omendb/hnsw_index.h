@@ -43,6 +43,24 @@ struct HnswOptions {
   uint32_t ef_construction = 200;    // beam width while inserting ("efConstruction"), >= 1
   uint64_t seed = 42;                // level sampling; same seed + same inserts = same graph
   size_t initial_capacity = 0;       // slots reserved up front; the index grows as needed
+  // How the graph walk reads vectors (types.h). With quantization the walk
+  // compares compact codes and the final candidates are re-ranked against
+  // the full-precision vectors, which the index keeps beside the codes.
+  Quantization quant;
+  // Quantized indexes train their codec once they first hold this many
+  // vectors (an AddBatch that reaches it trains on its own rows first);
+  // until then searches use exact distances. >= 1.
+  uint32_t quant_train_after = 1000;
+};
+
+// Per-search parameters beyond k.
+struct SearchParams {
+  size_t ef = 64;      // beam width on layer 0 (max(ef, k) is used)
+  // Quantized indexes: how many of the beam's best candidates are re-ranked
+  // with exact distances. 0 = automatic: every beam candidate whose error
+  // bound says it can still be among the k nearest (RaBitQ), or 2k (fp16,
+  // SQ8). Ignored without quantization.
+  size_t rerank = 0;
 };
 
 // Reusable per-thread search state: the visited-set array (epoch tagged, so
@@ -67,8 +85,18 @@ class SearchContext {
 
 // Work counters of one search (optional output of Search).
 struct SearchStats {
-  uint64_t distance_computations = 0;  // full-precision distances evaluated
+  uint64_t distance_computations = 0;  // distances evaluated during the walk (codes if quantized)
   uint64_t hops = 0;                   // nodes whose neighbour lists were expanded
+  uint64_t reranked = 0;               // exact distances computed to re-rank (quantized)
+};
+
+// MemoryBytes() broken down.
+struct IndexMemory {
+  size_t graph_bytes = 0;     // layer-0 records (codes, links, headers) and upper layers
+  size_t code_bytes_per_vector = 0;  // of a record: the vector (float32) or its code
+  size_t rerank_bytes = 0;    // full-precision vectors kept beside the codes (quantized only)
+  size_t id_map_bytes = 0;
+  bool rerank_mapped = false;  // the re-rank store is read in place from a mapping (Load)
 };
 
 // Called from the inserting threads as work completes: (done, total). May be
@@ -129,6 +157,12 @@ class HnswIndex {
                         std::span<Neighbor> out, SearchContext* context = nullptr,
                         SearchStats* stats = nullptr) const;
 
+  // Search with every parameter (SearchParams); same contract. Results of a
+  // quantized index carry exact distances (of the re-ranked candidates).
+  Result<size_t> Search(std::span<const float> query, size_t k, const SearchParams& params,
+                        std::span<Neighbor> out, SearchContext* context = nullptr,
+                        SearchStats* stats = nullptr) const;
+
   // Convenience form returning a new vector (allocates).
   Result<std::vector<Neighbor>> Search(std::span<const float> query, size_t k, size_t ef) const;
 
@@ -161,6 +195,9 @@ class HnswIndex {
   // query count that is not a whole multiple of dim().
   Status SearchBatch(std::span<const float> queries, size_t k, size_t ef, std::span<Neighbor> out,
                      std::span<uint32_t> counts, int num_threads = 0) const;
+  Status SearchBatch(std::span<const float> queries, size_t k, const SearchParams& params,
+                     std::span<Neighbor> out, std::span<uint32_t> counts,
+                     int num_threads = 0) const;
 
   // Writes a snapshot of the whole index (vectors, graph, ids, removal
   // flags; format in docs/format/hnsw_snapshot.md, with checksums) as a
@@ -172,6 +209,15 @@ class HnswIndex {
   // neighbour id and checksum is verified: a truncated or altered snapshot
   // gives Corruption (NotSupported for an unknown version), never a crash.
   static Result<std::unique_ptr<HnswIndex>> Load(std::string_view snapshot);
+
+  // Like Load, for a snapshot whose bytes stay valid as long as `owner`
+  // lives (typically a memory-mapped file that `owner` unmaps when
+  // destroyed). A quantized index then reads its full-precision re-rank
+  // vectors in place from those bytes instead of copying them; they are
+  // copied into memory only if a later insert reuses a slot or grows the
+  // index. The index keeps `owner` alive.
+  static Result<std::unique_ptr<HnswIndex>> Load(std::string_view snapshot,
+                                                 std::shared_ptr<const void> owner);
 
   // Copies the stored vector of `id` (as stored: normalised under cosine).
   // NotFound if absent; InvalidArgument if out.size() != dim().
@@ -185,8 +231,15 @@ class HnswIndex {
   Metric metric() const;
   const HnswOptions& options() const;
 
-  // Bytes held by the index's own structures (vectors, graph, id map).
+  // Bytes held by the index's own structures (vectors, codes, graph, id map;
+  // not vectors read in place from a mapping, see Load).
   size_t MemoryBytes() const;
+  IndexMemory Memory() const;
+
+  // The quantization in use ("none", "sq8", ...) and whether its codec is
+  // trained yet (always true for "none").
+  Quantization quantization() const;
+  bool quantizer_trained() const;
 
   // Name of the SIMD kernel set chosen for this CPU ("avx512", "avx2", "scalar").
   const char* KernelName() const;

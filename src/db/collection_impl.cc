@@ -62,6 +62,8 @@ HnswOptions ToHnsw(const CollectionOptions& o) {
   h.M = o.M;
   h.ef_construction = o.ef_construction;
   h.seed = o.seed;
+  h.quant = o.quant;
+  h.quant_train_after = o.quant_train_after;
   return h;
 }
 
@@ -249,6 +251,13 @@ Status CollectionImpl::ApplyUpsert(std::span<const VectorId> ids, const float* v
   } end_replace{replacing ? &replacing_ : nullptr};
   const int threads = parallel ? db_->threads() : 1;
   OMENDB_RETURN_IF_ERROR(graph.Reserve(graph.size() + graph.deleted_count() + n));
+  // As HnswIndex::AddBatch: a batch that brings a quantized collection to
+  // its training size trains the codec on its rows first, so the codec
+  // depends only on the logged writes (replay trains the same one).
+  if (graph.quantized() && graph.codec() == nullptr &&
+      graph.size() + n >= graph.options().quant_train_after) {
+    OMENDB_RETURN_IF_ERROR(graph.TrainQuantizer(vectors, n));
+  }
   if (threads > 1 && n >= 64) {
     // Rows were validated by Upsert. Unlike HnswIndex::AddBatch this skips
     // the whole-graph reachability repair per batch; AuditAfter amortises it.
@@ -532,6 +541,7 @@ CollectionStats CollectionImpl::Stats() const {
   s.options = options_;
   s.live = st->index->size();
   s.deleted = st->index->deleted_count();
+  s.quant_trained = options_.quant.kind != QuantKind::kNone && st->index->quantizer_trained();
   s.memory_bytes = st->index->MemoryBytes() + st->meta.bytes() +
                    (size_t{st->meta.high_water()} + 65535) / 65536 * 65536 * sizeof(void*);
   return s;
@@ -565,7 +575,8 @@ Result<size_t> CollectionImpl::Search(std::span<const float> query, const Search
     compiled = &*filter;
   }
   const uint64_t before = replacing_.load(std::memory_order_acquire);
-  const size_t n = SearchCore(query.data(), k, ef, options.filter, compiled, out.data(), scratch);
+  const size_t n = SearchCore(query.data(), k, ef, options.rerank, options.filter, compiled,
+                              out.data(), scratch);
   if (replacing_.load(std::memory_order_acquire) == before && before % 2 == 0) return n;
   // The search overlapped a replacement, so it may have met an id's old
   // node (before its removal flag was set) and its new one. Keep the nearer
@@ -578,8 +589,8 @@ Result<size_t> CollectionImpl::Search(std::span<const float> query, const Search
     const size_t want = k + (n - kept) + 4 * static_cast<size_t>(attempt + 1);
     wide.resize(want);
     const size_t got =
-        Dedup(wide.data(), SearchCore(query.data(), want, std::max(ef, want), options.filter,
-                                      compiled, wide.data(), scratch));
+        Dedup(wide.data(), SearchCore(query.data(), want, std::max(ef, want), options.rerank,
+                                      options.filter, compiled, wide.data(), scratch));
     if (got > kept) {
       kept = std::min(got, k);
       std::copy_n(wide.begin(), kept, out.begin());
@@ -599,7 +610,8 @@ size_t CollectionImpl::Dedup(Neighbor* out, size_t n) {
   return kept;
 }
 
-size_t CollectionImpl::SearchCore(const float* query, size_t k, size_t ef, const Filter& options_filter,
+size_t CollectionImpl::SearchCore(const float* query, size_t k, size_t ef, size_t rerank,
+                                  const Filter& options_filter,
                                   const CompiledFilter* filter, Neighbor* out,
                                   SearchScratch& scratch) const {
   const uint32_t dim = options_.dim;
@@ -611,7 +623,8 @@ size_t CollectionImpl::SearchCore(const float* query, size_t k, size_t ef, const
   if (live == 0) return 0;
   if (filter == nullptr) {
     const size_t want = std::min(k, live);
-    const size_t n = graph.Search(query, want, ef, out, scratch, nullptr);
+    const size_t n =
+        graph.Search(query, want, ef, out, scratch, nullptr, nullptr, 1.0, 0.0, rerank);
     if (n >= want) return n;
     // Fewer than min(k, size) hits: the walk could not reach enough live
     // nodes (removals can strand a node until the next reachability audit).
@@ -662,7 +675,7 @@ size_t CollectionImpl::SearchCore(const float* query, size_t k, size_t ef, const
     if (seen > 0) selectivity = static_cast<double>(hits) / seen;
   }
   const size_t n = graph.Search(query, k, ef, out, scratch, nullptr, &pred, selectivity,
-                                kExactBelow);
+                                kExactBelow, rerank);
   if (n >= k || selectivity < kExactBelow) return n;
   // The walk found fewer than k matches. Either fewer than k exist, or the
   // walk could not reach them (a sparse filter the sample overestimated, or

@@ -128,7 +128,8 @@ class CollectionImpl final : public Collection {
   // One search of `k` hits into `out` (unfiltered when `filter` is null;
   // `options_filter` is the filter it was compiled from). Inside a ReadGate
   // section of its own.
-  size_t SearchCore(const float* query, size_t k, size_t ef, const Filter& options_filter,
+  size_t SearchCore(const float* query, size_t k, size_t ef, size_t rerank,
+                    const Filter& options_filter,
                     const CompiledFilter* filter, Neighbor* out,
                     index_internal::SearchScratch& scratch) const;
   // Keeps the first hit of each id; returns how many remain.

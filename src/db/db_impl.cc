@@ -185,9 +185,14 @@ Status DbImpl::LoadCheckpoint(const std::string& name) {
       return Status::Corruption(path + ": collection \"" + e.name +
                                 "\": index options differ from the catalog");
     }
+    // The catalog's options predate quantization; the index snapshot
+    // carries it.
+    CollectionOptions options = e.options;
+    options.quant = h.quant;
+    options.quant_train_after = h.quant_train_after;
     auto state = std::make_unique<CollectionState>();
     state->index = std::move(*index);
-    auto coll = std::make_unique<CollectionImpl>(this, e.name, e.options, std::move(state));
+    auto coll = std::make_unique<CollectionImpl>(this, e.name, options, std::move(state));
     std::string_view in = *meta_bytes;
     uint64_t count = 0;
     if (!util::GetVarint64(&in, &count) || count > in.size() / 9) {

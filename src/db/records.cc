@@ -32,6 +32,21 @@ bool GetOptions(std::string_view* in, CollectionOptions* o) {
          util::GetFixed64(in, &o->seed);
 }
 
+// The quantization suffix of a kCreateCollectionQuantized record.
+void PutQuant(std::string* out, const CollectionOptions& o) {
+  out->push_back(static_cast<char>(o.quant.kind));
+  out->push_back(static_cast<char>(o.quant.bits));
+  util::PutFixed32(out, o.quant_train_after);
+}
+
+bool GetQuant(std::string_view* in, CollectionOptions* o) {
+  if (in->size() < 2) return false;
+  o->quant.kind = static_cast<QuantKind>(static_cast<uint8_t>((*in)[0]));
+  o->quant.bits = static_cast<uint8_t>((*in)[1]);
+  in->remove_prefix(2);
+  return util::GetFixed32(in, &o->quant_train_after);
+}
+
 bool GetName(std::string_view* in, std::string_view* name) {
   return util::GetLengthPrefixedSlice(in, name) && ValidateCollectionName(*name).ok();
 }
@@ -66,13 +81,32 @@ Status ValidateCollectionOptions(const CollectionOptions& o) {
     return Status::InvalidArgument("M must be in 2..512, got " + std::to_string(o.M));
   }
   if (o.ef_construction == 0) return Status::InvalidArgument("ef_construction must be >= 1");
+  switch (o.quant.kind) {
+    case QuantKind::kNone:
+    case QuantKind::kFp16:
+    case QuantKind::kSq8:
+      if (o.quant.bits != 0) return Status::InvalidArgument("only RaBitQ takes a bit count");
+      break;
+    case QuantKind::kRaBitQ:
+      if (o.quant.bits < 1 || o.quant.bits > 9) {
+        return Status::InvalidArgument("RaBitQ bits must be 1..9");
+      }
+      break;
+    default:
+      return Status::InvalidArgument("unknown quantization");
+  }
+  if (o.quant_train_after == 0) return Status::InvalidArgument("quant_train_after must be >= 1");
   return Status::OK();
 }
 
 std::string EncodeCreateCollection(std::string_view name, const CollectionOptions& options) {
-  std::string out(1, static_cast<char>(RecordType::kCreateCollection));
+  // A float collection keeps the original record, byte for byte.
+  const bool quantized = options.quant.kind != QuantKind::kNone;
+  std::string out(1, static_cast<char>(quantized ? RecordType::kCreateCollectionQuantized
+                                                 : RecordType::kCreateCollection));
   util::PutLengthPrefixedSlice(&out, name);
   PutOptions(&out, options);
+  if (quantized) PutQuant(&out, options);
   return out;
 }
 
@@ -112,6 +146,17 @@ Result<LogRecord> DecodeLogRecord(std::string_view in) {
       r.type = RecordType::kCreateCollection;
       if (!GetOptions(&in, &r.options)) return Bad("truncated collection options");
       if (!ValidateCollectionOptions(r.options).ok()) return Bad("invalid collection options");
+      break;
+    }
+    case static_cast<uint8_t>(RecordType::kCreateCollectionQuantized): {
+      r.type = RecordType::kCreateCollection;
+      if (!GetOptions(&in, &r.options) || !GetQuant(&in, &r.options)) {
+        return Bad("truncated collection options");
+      }
+      if (r.options.quant.kind == QuantKind::kNone ||
+          !ValidateCollectionOptions(r.options).ok()) {
+        return Bad("invalid collection options");
+      }
       break;
     }
     case static_cast<uint8_t>(RecordType::kUpsert): {

@@ -17,7 +17,14 @@
 
 namespace omendb::db {
 
-enum class RecordType : uint8_t { kCreateCollection = 1, kUpsert = 2, kDelete = 3 };
+// kCreateCollectionQuantized is the create record of a quantized collection
+// (its options carry two more bytes); both decode as kCreateCollection.
+enum class RecordType : uint8_t {
+  kCreateCollection = 1,
+  kUpsert = 2,
+  kDelete = 3,
+  kCreateCollectionQuantized = 4
+};
 
 // Longest collection name, and the characters it may use ([A-Za-z0-9_.-]).
 inline constexpr size_t kMaxCollectionName = 128;

@@ -54,13 +54,25 @@ inline size_t BeamInsert(Candidate* pool, size_t* size, size_t cap, Candidate c)
 HnswGraph::HnswGraph(const HnswOptions& options)
     : opt_(options),
       kernels_(&simd::BestKernels()),
+      quantized_(options.quant.kind != QuantKind::kNone),
       max_m_(options.M),
       max_m0_(2 * options.M),
       level_mult_(1.0 / std::log(static_cast<double>(std::max<uint32_t>(options.M, 2)))),
       storage_(nullptr),
       entry_(kNoSlot),
       node_locks_(new std::mutex[kLockStripes]) {
-  header_off_ = RoundUp(static_cast<size_t>(opt_.dim) * sizeof(float), 8);
+  float_codec_ = std::move(quant::TrainCodec({}, opt_.dim, opt_.metric, nullptr, 0, 0).value());
+  code_bytes_ = float_codec_->code_bytes();
+  if (quantized_) {
+    // The record's code size depends only on (quantization, dim, metric),
+    // so an untrained codec tells it. HnswIndex::Create has checked that
+    // this succeeds (CheckOptions).
+    auto probe = quant::TrainCodec(opt_.quant, opt_.dim, opt_.metric, nullptr, 0, opt_.seed);
+    if (probe.ok()) code_bytes_ = (*probe)->code_bytes();
+  } else {
+    codec_.store(float_codec_.get(), std::memory_order_release);
+  }
+  header_off_ = RoundUp(code_bytes_, 8);
   // level u32, pad u32, id u64, upper pointer u64, count u32, M0 slots.
   stride_ = RoundUp(header_off_ + 28 + 4 * static_cast<size_t>(max_m0_), kLine);
   // Measured on sift-photos-100k (70 MB of records, far beyond cache):
@@ -68,7 +80,8 @@ HnswGraph::HnswGraph(const HnswOptions& options)
   // gathering beats requesting only the first (up to +15% QPS). Capped at 8
   // lines: for long vectors the batch kernel's own prefetch-ahead covers the
   // rest, and more outstanding requests than the core's miss buffers only queue.
-  gather_prefetch_bytes_ = std::min<size_t>(static_cast<size_t>(opt_.dim) * sizeof(float), 512);
+  raw_prefetch_bytes_ = std::min<size_t>(static_cast<size_t>(opt_.dim) * sizeof(float), 512);
+  code_prefetch_bytes_ = std::min<size_t>(code_bytes_, 512);
   auto empty = std::make_unique<Storage>();
   storage_.store(empty.get(), std::memory_order_release);
   all_storage_.push_back(std::move(empty));
@@ -83,8 +96,17 @@ HnswGraph::~HnswGraph() {
     delete[] reinterpret_cast<uint32_t*>(p);
   }
   for (auto& st : all_storage_) {
-    if (st->base != nullptr) ::operator delete(st->base, std::align_val_t(kLine));
+    if (st->block != nullptr) ::operator delete(st->block, std::align_val_t(kLine));
+    if (st->raw != nullptr && st->raw_owned) ::operator delete(st->raw, std::align_val_t(kLine));
   }
+}
+
+Status HnswGraph::CheckOptions(const HnswOptions& o) {
+  if (o.quant.kind == QuantKind::kNone) return Status::OK();
+  if (o.quant_train_after == 0) return Status::InvalidArgument("quant_train_after must be >= 1");
+  auto probe = quant::TrainCodec(o.quant, o.dim, o.metric, nullptr, 0, o.seed);
+  if (!probe.ok()) return probe.status();
+  return Status::OK();
 }
 
 uint32_t* HnswGraph::List(const char* base, uint32_t slot, uint32_t layer) const {
@@ -122,15 +144,40 @@ Status HnswGraph::Grow(size_t min_capacity) {
   if (old->capacity >= min_capacity) return Status::OK();
   size_t cap = std::max<size_t>({min_capacity, old->capacity * 2, 64});
   cap = std::min(cap, kMaxSlots);
+  return NewGeneration(cap, nullptr);
+}
+
+Status HnswGraph::NewGeneration(size_t cap, const float* raw_from) {
+  Storage* old = storage_.load(std::memory_order_relaxed);
   auto fresh = std::make_unique<Storage>();
-  fresh->base = static_cast<char*>(
-      ::operator new(cap * stride_, std::align_val_t(kLine), std::nothrow));
-  if (fresh->base == nullptr) {
+  const auto oom = [&] {
     return Status::ResourceExhausted("out of memory growing the HNSW index to " +
                                      std::to_string(cap) + " vectors");
+  };
+  fresh->block = static_cast<char*>(
+      ::operator new(kPrefix + cap * stride_, std::align_val_t(kLine), std::nothrow));
+  if (fresh->block == nullptr) return oom();
+  fresh->base = fresh->block + kPrefix;
+  std::memset(fresh->block, 0, kPrefix);
+  if (quantized_ && raw_from != nullptr) {
+    fresh->raw = const_cast<float*>(raw_from);  // never written while not owned
+    fresh->raw_owned = false;
+    std::memcpy(fresh->block, &fresh->raw, sizeof fresh->raw);
+  } else if (quantized_) {
+    const size_t row = static_cast<size_t>(opt_.dim) * sizeof(float);
+    fresh->raw = static_cast<float*>(
+        ::operator new(cap * row, std::align_val_t(kLine), std::nothrow));
+    if (fresh->raw == nullptr) {
+      ::operator delete(fresh->block, std::align_val_t(kLine));
+      return oom();
+    }
+    const size_t keep = std::min(old->capacity, cap);
+    if (keep > 0) std::memcpy(fresh->raw, old->raw, keep * row);
+    std::memset(reinterpret_cast<char*>(fresh->raw) + keep * row, 0, (cap - keep) * row);
+    std::memcpy(fresh->block, &fresh->raw, sizeof fresh->raw);
   }
   fresh->capacity = cap;
-  size_t used = old->capacity * stride_;
+  size_t used = std::min(old->capacity, cap) * stride_;
   if (used > 0) std::memcpy(fresh->base, old->base, used);
   std::memset(fresh->base + used, 0, cap * stride_ - used);
   storage_.store(fresh.get(), std::memory_order_release);
@@ -150,7 +197,32 @@ void HnswGraph::EnsureScratch(SearchScratch& s, size_t beam, size_t capacity) co
   }
 }
 
-uint32_t HnswGraph::Greedy(const char* base, size_t limit, const float* q, uint32_t entry,
+namespace {
+
+// A 64-byte aligned region of at least `bytes` inside buf (grown only when a
+// larger state is first needed).
+void* AlignedState(std::vector<uint64_t>& buf, size_t bytes) {
+  const size_t words = (bytes + 64 + 7) / 8;
+  if (buf.size() < words) buf.resize(words);
+  auto p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<void*>((p + 63) & ~uintptr_t{63});
+}
+
+}  // namespace
+
+DistOp HnswGraph::RawOp(const float* q, SearchScratch& s) const {
+  void* st = AlignedState(s.raw_state, float_codec_->query_state_bytes());
+  float_codec_->PrepareQuery(q, st);
+  return DistOp{st, float_codec_->dist, float_codec_->batch, true, raw_prefetch_bytes_};
+}
+
+DistOp HnswGraph::CodeOp(const quant::Codec& codec, const float* q, SearchScratch& s) const {
+  void* st = AlignedState(s.code_state, codec.query_state_bytes());
+  codec.PrepareQuery(q, st);
+  return DistOp{st, codec.dist, codec.batch, false, code_prefetch_bytes_};
+}
+
+uint32_t HnswGraph::Greedy(const char* base, size_t limit, const DistOp& op, uint32_t entry,
                            float* entry_dist, uint32_t layer, uint64_t* dists) const {
   uint32_t cur = entry;
   float cur_d = *entry_dist;
@@ -165,7 +237,7 @@ uint32_t HnswGraph::Greedy(const char* base, size_t limit, const float* q, uint3
       // every generation of it, so a reader on an older generation can meet
       // a node added after that generation was retired: skip it.
       if (v >= limit) continue;
-      float d = Distance(q, VecPtr(base, v));
+      float d = OpDist(op, base, v);
       ++*dists;
       if (d < cur_d) {
         cur_d = d;
@@ -178,7 +250,7 @@ uint32_t HnswGraph::Greedy(const char* base, size_t limit, const float* q, uint3
   return cur;
 }
 
-size_t HnswGraph::SearchLayer(const char* base, const float* q, uint32_t entry,
+size_t HnswGraph::SearchLayer(const char* base, const DistOp& op, uint32_t entry,
                               float entry_dist, size_t ef, uint32_t layer, SearchScratch& s,
                               uint64_t* dists, uint64_t* hops) const {
   // Fresh visited epoch: O(1) unless the 16-bit tag wraps (every 65535 searches).
@@ -189,11 +261,9 @@ size_t HnswGraph::SearchLayer(const char* base, const float* q, uint32_t entry,
   const uint16_t epoch = s.epoch;
   uint16_t* visited = s.visited.data();
   Candidate* pool = s.pool.data();
-  const float** bptr = s.batch_ptr.data();
+  const uint8_t** bptr = s.batch_ptr.data();
   uint32_t* bslot = s.batch_slot.data();
   float* bdist = s.batch_dist.data();
-  const bool l2 = opt_.metric == Metric::kL2;
-  const simd::BatchFn batch = l2 ? kernels_->l2sq_batch : kernels_->dot_batch;
 
   size_t size = 0;
   pool[size++] = {entry_dist, entry};
@@ -207,12 +277,12 @@ size_t HnswGraph::SearchLayer(const char* base, const float* q, uint32_t entry,
     uint32_t cnt = LoadAcq(list);
     // Gather the unvisited neighbours first and start their loads, so the
     // distance loop below finds the vectors on their way into cache.
-    size_t nb = GatherUnvisited(base, list, cnt, visited, epoch, bptr, bslot);
-    batch(q, bptr, nb, opt_.dim, bdist);
+    size_t nb = GatherUnvisited(base, list, cnt, visited, epoch, op, bptr, bslot);
+    op.batch(op.state, bptr, nb, bdist);
     *dists += nb;
     size_t lowest = size;  // smallest position an insertion landed at
     for (size_t j = 0; j < nb; ++j) {
-      float d = l2 ? bdist[j] : 1.0f - bdist[j];
+      float d = bdist[j];
       if (size < ef || d < pool[size - 1].dist) {
         size_t pos = BeamInsert(pool, &size, ef, {d, bslot[j]});
         lowest = std::min(lowest, pos);
@@ -242,10 +312,10 @@ void HnswGraph::SelectHeuristic(const char* base, const Candidate* cands, size_t
   // spreads edges across directions).
   for (size_t i = 0; i < n && out.size() < max; ++i) {
     const Candidate& c = cands[i];
-    const float* cv = VecPtr(base, c.slot);
+    const float* cv = RawVec(base, c.slot);
     bool keep = true;
     for (const Candidate& r : out) {
-      if (factor * Distance(cv, VecPtr(base, r.slot)) < c.dist) {
+      if (factor * Distance(cv, RawVec(base, r.slot)) < c.dist) {
         keep = false;
         break;
       }
@@ -271,12 +341,12 @@ void HnswGraph::AddLink(const char* base, uint32_t to, uint32_t from, float dist
   // Full: re-select `to`'s list from its neighbours plus `from` (hnswlib does
   // the same; the paper's Algorithm 1 line 13-16 shrinks with SELECT-NEIGHBORS).
   s.prune.clear();
-  const float* tv = VecPtr(base, to);
+  const float* tv = RawVec(base, to);
   s.prune.push_back({dist, from});
   for (uint32_t j = 1; j <= cnt; ++j) {
     uint32_t v = LoadAcq(list + j);
     if (IsDeleted(base, v)) continue;  // a full list is the moment to shed removed nodes
-    s.prune.push_back({Distance(tv, VecPtr(base, v)), v});
+    s.prune.push_back({Distance(tv, RawVec(base, v)), v});
   }
   std::sort(s.prune.begin(), s.prune.end(),
             [](const Candidate& a, const Candidate& b) { return a.dist < b.dist; });
@@ -287,6 +357,16 @@ void HnswGraph::AddLink(const char* base, uint32_t to, uint32_t from, float dist
 }
 
 Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
+  OMENDB_RETURN_IF_ERROR(InsertLocked(id, vec, s));
+  // Train once enough vectors are in (outside the insert's shared lock:
+  // training takes the resize lock exclusively).
+  if (quantized_ && codec() == nullptr && size() >= opt_.quant_train_after) {
+    return TrainQuantizer(nullptr, 0);
+  }
+  return Status::OK();
+}
+
+Status HnswGraph::InsertLocked(VectorId id, const float* vec, SearchScratch& s) {
   // Claim a slot (a released one first, else a new one, growing the array
   // if needed) and register the id.
   uint32_t slot;
@@ -318,16 +398,30 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
     OMENDB_RETURN_IF_ERROR(Grow(storage_.load(std::memory_order_relaxed)->capacity + 1));
   }
 
+  if (reused && raw_mapped()) {
+    // The vectors are read from a read-only mapping: copy them into memory
+    // (once) before writing into one of its slots.
+    std::unique_lock wl(resize_mu_);
+    if (raw_mapped()) {
+      OMENDB_RETURN_IF_ERROR(
+          NewGeneration(storage_.load(std::memory_order_relaxed)->capacity, nullptr));
+    }
+  }
   std::shared_lock rl(resize_mu_);
   const char* base = storage_.load(std::memory_order_acquire)->base;
   const uint32_t level = DrawLevel(slot);
 
   // Fill the record before any link to it is published.
-  float* v = VecPtr(const_cast<char*>(base), slot);
+  float* v = const_cast<float*>(RawVec(base, slot));
   std::memcpy(v, vec, opt_.dim * sizeof(float));
   if (opt_.metric == Metric::kCosine) {
     float inv = 1.0f / std::sqrt(kernels_->dot(v, v, opt_.dim));
     for (uint32_t i = 0; i < opt_.dim; ++i) v[i] *= inv;
+  }
+  if (quantized_) {
+    // The codec cannot be published meanwhile: training holds resize_mu_
+    // exclusively, and this insert holds it shared.
+    if (const quant::Codec* c = codec()) c->Encode(v, const_cast<uint8_t*>(Code(base, slot)));
   }
   uint32_t* h = Header(base, slot);
   h[0] = level;
@@ -362,11 +456,12 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
 
   EnsureScratch(s, opt_.ef_construction, storage_.load(std::memory_order_acquire)->capacity);
   const float* q = v;
+  const DistOp op = RawOp(q, s);
   uint64_t dists = 0, hops = 0;
-  float d = Distance(q, VecPtr(base, entry));
+  float d = Distance(q, RawVec(base, entry));
   uint32_t cur = entry;
   const size_t limit = storage_.load(std::memory_order_acquire)->capacity;
-  for (uint32_t l = max_level; l > level; --l) cur = Greedy(base, limit, q, cur, &d, l, &dists);
+  for (uint32_t l = max_level; l > level; --l) cur = Greedy(base, limit, op, cur, &d, l, &dists);
   // Search every layer first and publish afterwards: the node's own lists on
   // all layers are written before the first back-link makes it reachable, so
   // a concurrent search can never walk into a node whose layer-0 list is
@@ -375,7 +470,7 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
   const uint32_t top = std::min(level, max_level);
   std::vector<std::vector<Candidate>> chosen(top + 1);
   for (int32_t l = static_cast<int32_t>(top); l >= 0; --l) {
-    size_t n = SearchLayer(base, q, cur, d, opt_.ef_construction, l, s, &dists, &hops);
+    size_t n = SearchLayer(base, op, cur, d, opt_.ef_construction, l, s, &dists, &hops);
     // Removed nodes guide the search but never become new neighbours.
     std::vector<Candidate> live;
     live.reserve(n);
@@ -405,7 +500,7 @@ Status HnswGraph::Insert(VectorId id, const float* vec, SearchScratch& s) {
   return Status::OK();
 }
 
-size_t HnswGraph::SearchLayerFiltered(const char* base, const float* q, uint32_t entry,
+size_t HnswGraph::SearchLayerFiltered(const char* base, const DistOp& op, uint32_t entry,
                                       float entry_dist, size_t ef, const IdPredicate* filter,
                                       SearchScratch& s, uint64_t* dists, uint64_t* hops) const {
   // hnswlib's filtered variant of Algorithm 2: C (the frontier, a min-heap)
@@ -419,11 +514,9 @@ size_t HnswGraph::SearchLayerFiltered(const char* base, const float* q, uint32_t
   const uint16_t epoch = s.epoch;
   uint16_t* visited = s.visited.data();
   Candidate* results = s.pool.data();
-  const float** bptr = s.batch_ptr.data();
+  const uint8_t** bptr = s.batch_ptr.data();
   uint32_t* bslot = s.batch_slot.data();
   float* bdist = s.batch_dist.data();
-  const bool l2 = opt_.metric == Metric::kL2;
-  const simd::BatchFn batch = l2 ? kernels_->l2sq_batch : kernels_->dot_batch;
   auto farther = [](const Candidate& a, const Candidate& b) { return a.dist > b.dist; };
   std::vector<Candidate>& frontier = s.frontier;
   frontier.clear();
@@ -440,11 +533,11 @@ size_t HnswGraph::SearchLayerFiltered(const char* base, const float* q, uint32_t
     ++*hops;
     const uint32_t* list = List(base, c.slot, 0);
     uint32_t cnt = LoadAcq(list);
-    size_t nb = GatherUnvisited(base, list, cnt, visited, epoch, bptr, bslot);
-    batch(q, bptr, nb, opt_.dim, bdist);
+    size_t nb = GatherUnvisited(base, list, cnt, visited, epoch, op, bptr, bslot);
+    op.batch(op.state, bptr, nb, bdist);
     *dists += nb;
     for (size_t j = 0; j < nb; ++j) {
-      float d = l2 ? bdist[j] : 1.0f - bdist[j];
+      float d = bdist[j];
       if (size < ef || d < results[size - 1].dist) {
         frontier.push_back({d, bslot[j]});
         std::push_heap(frontier.begin(), frontier.end(), farther);
@@ -466,7 +559,7 @@ size_t HnswGraph::ScanFiltered(const char* base, const float* q, size_t k,
   size_t size = 0;
   for (uint32_t slot = 0; slot < n; ++slot) {
     if (!Passes(base, slot, filter)) continue;
-    float d = Distance(q, VecPtr(base, slot));
+    float d = Distance(q, RawVec(base, slot));
     ++*dists;
     if (size < k || d < results[size - 1].dist) BeamInsert(results, &size, k, {d, slot});
   }
@@ -524,10 +617,10 @@ Status HnswGraph::Remove(VectorId id, SearchScratch& s) {
       std::sort(pool.begin(), pool.end());
       pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
       s.prune.clear();
-      const float* nv = VecPtr(base, n);
+      const float* nv = RawVec(base, n);
       for (uint32_t v : pool) {
         if (v == slot || v == n || IsDeleted(base, v)) continue;
-        s.prune.push_back({Distance(nv, VecPtr(base, v)), v});
+        s.prune.push_back({Distance(nv, RawVec(base, v)), v});
       }
       std::sort(s.prune.begin(), s.prune.end(),
                 [](const Candidate& a, const Candidate& b) { return a.dist < b.dist; });
@@ -540,9 +633,43 @@ Status HnswGraph::Remove(VectorId id, SearchScratch& s) {
   return Status::OK();
 }
 
+size_t HnswGraph::Rerank(const char* base, const float* q, size_t k, size_t n, size_t rerank,
+                         const quant::Codec& codec, const DistOp& op, SearchScratch& s,
+                         uint64_t* exact) const {
+  const size_t limit = rerank == 0 ? (codec.lower != nullptr ? n : std::min(n, 2 * k))
+                                   : std::min(n, std::max(rerank, k));
+  if (s.exact.size() < k + 1) s.exact.resize(k + 1);
+  Candidate* best = s.exact.data();
+  const Candidate* pool = s.pool.data();
+  const size_t row = static_cast<size_t>(opt_.dim) * sizeof(float);
+  auto prefetch = [&](size_t i) {
+    const char* p = reinterpret_cast<const char*>(RawVec(base, pool[i].slot));
+    for (size_t off = 0; off < row; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+  };
+  // The full-precision vectors are cold (they are not read by the walk):
+  // keep two candidates' loads in flight ahead of the one being measured.
+  for (size_t i = 0; i < std::min<size_t>(limit, 2); ++i) prefetch(i);
+  size_t size = 0;
+  for (size_t i = 0; i < limit; ++i) {
+    if (i + 2 < limit) prefetch(i + 2);
+    const Candidate c = pool[i];
+    // RaBitQ paper section 4: a candidate whose lower bound is already
+    // beyond the k-th exact distance cannot enter the result.
+    if (size == k && codec.lower != nullptr &&
+        codec.lower(op.state, Code(base, c.slot), c.dist) >= best[k - 1].dist) {
+      continue;
+    }
+    const float d = Distance(q, RawVec(base, c.slot));
+    ++*exact;
+    if (size < k || d < best[size - 1].dist) BeamInsert(best, &size, k, {d, c.slot});
+  }
+  std::copy(best, best + size, s.pool.data());
+  return size;
+}
+
 size_t HnswGraph::Search(const float* query, size_t k, size_t ef, Neighbor* out,
                          SearchScratch& s, SearchStats* stats, const IdPredicate* filter,
-                         double selectivity, double exact_below) const {
+                         double selectivity, double exact_below, size_t rerank) const {
   // Entry before storage: the storage loaded second is at least as new as the
   // one the entry point was written into, so it holds the entry's record.
   uint64_t ep = entry_.load(std::memory_order_acquire);
@@ -560,22 +687,26 @@ size_t HnswGraph::Search(const float* query, size_t k, size_t ef, Neighbor* out,
     for (uint32_t i = 0; i < opt_.dim; ++i) s.query[i] = query[i] * inv;
     q = s.query.data();
   }
-  uint64_t dists = 0, hops = 0;
+  uint64_t dists = 0, hops = 0, exact = 0;
   size_t n;
   if (filter != nullptr && selectivity < exact_below) {
     n = ScanFiltered(base, q, k, filter, s, &dists);
   } else {
-    float d = Distance(q, VecPtr(base, entry));
+    // Quantized and trained: walk on codes, then re-rank exactly.
+    const quant::Codec* codec = quantized_ ? this->codec() : nullptr;
+    const DistOp op = codec != nullptr ? CodeOp(*codec, q, s) : RawOp(q, s);
+    float d = OpDist(op, base, entry);
     ++dists;
     uint32_t cur = entry;
     for (uint32_t l = max_level; l > 0; --l) {
-      cur = Greedy(base, st->capacity, q, cur, &d, l, &dists);
+      cur = Greedy(base, st->capacity, op, cur, &d, l, &dists);
     }
     if (filter == nullptr && linked_removed() == 0) {
-      n = SearchLayer(base, q, cur, d, beam, 0, s, &dists, &hops);
+      n = SearchLayer(base, op, cur, d, beam, 0, s, &dists, &hops);
     } else {
-      n = SearchLayerFiltered(base, q, cur, d, beam, filter, s, &dists, &hops);
+      n = SearchLayerFiltered(base, op, cur, d, beam, filter, s, &dists, &hops);
     }
+    if (codec != nullptr) n = Rerank(base, q, k, n, rerank, *codec, op, s, &exact);
   }
   n = std::min(n, k);
   for (size_t i = 0; i < n; ++i) {
@@ -585,6 +716,7 @@ size_t HnswGraph::Search(const float* query, size_t k, size_t ef, Neighbor* out,
   if (stats != nullptr) {
     stats->distance_computations = dists;
     stats->hops = hops;
+    stats->reranked = exact;
   }
   return n;
 }
@@ -605,14 +737,80 @@ void HnswGraph::ForEachLive(const std::function<void(VectorId, uint32_t)>& fn) c
 void HnswGraph::CopyVector(uint32_t slot, float* out) const {
   std::shared_lock rl(resize_mu_);
   const char* base = storage_.load(std::memory_order_acquire)->base;
-  std::memcpy(out, VecPtr(base, slot), opt_.dim * sizeof(float));
+  std::memcpy(out, RawVec(base, slot), opt_.dim * sizeof(float));
+}
+
+HnswGraph::Memory HnswGraph::MemoryParts() const {
+  Memory m;
+  {
+    std::shared_lock idl(id_mu_);
+    m.ids = id_to_slot_.bucket_count() * sizeof(void*) +
+            id_to_slot_.size() * (sizeof(VectorId) + sizeof(uint32_t) + 2 * sizeof(void*));
+  }
+  const size_t cap = capacity();
+  m.records = cap * stride_;
+  m.code_bytes_per_vector = code_bytes_;
+  m.upper = upper_bytes_.load(std::memory_order_relaxed);
+  m.raw = quantized_ ? cap * opt_.dim * sizeof(float) : 0;
+  return m;
 }
 
 size_t HnswGraph::MemoryBytes() const {
-  std::shared_lock idl(id_mu_);
-  size_t map_bytes = id_to_slot_.bucket_count() * sizeof(void*) +
-                     id_to_slot_.size() * (sizeof(VectorId) + sizeof(uint32_t) + 2 * sizeof(void*));
-  return capacity() * stride_ + upper_bytes_.load(std::memory_order_relaxed) + map_bytes;
+  const Memory m = MemoryParts();
+  // Vectors read in place from a mapping are file-backed pages, not heap.
+  return m.records + m.upper + (quantized_ && raw_mapped() ? 0 : m.raw) + m.ids;
+}
+
+Status HnswGraph::TrainQuantizer(const float* extra, size_t extra_rows) {
+  if (!quantized_ || codec() != nullptr) return Status::OK();
+  std::unique_lock rl(resize_mu_);
+  if (codec() != nullptr) return Status::OK();
+  const Storage* st = storage_.load(std::memory_order_acquire);
+  const size_t dim = opt_.dim;
+  // A strided sample of at most kMaxSample rows from the stored vectors and
+  // the extra rows (normalised under cosine, as stored vectors are).
+  constexpr size_t kMaxSample = 65536;
+  std::vector<uint32_t> live;
+  ForEachLive([&](VectorId, uint32_t slot) { live.push_back(slot); });
+  std::sort(live.begin(), live.end());
+  const size_t total = live.size() + extra_rows;
+  const size_t step = std::max<size_t>(1, (total + kMaxSample - 1) / kMaxSample);
+  std::vector<float> sample;
+  sample.reserve(std::min(total, kMaxSample) * dim);
+  for (size_t i = 0; i < total; i += step) {
+    const float* row = i < live.size() ? RawVec(st->base, live[i])
+                                       : extra + (i - live.size()) * dim;
+    const size_t at = sample.size();
+    sample.insert(sample.end(), row, row + dim);
+    if (opt_.metric == Metric::kCosine && i >= live.size()) {
+      float inv = 1.0f / std::sqrt(kernels_->dot(row, row, opt_.dim));
+      for (size_t j = 0; j < dim; ++j) sample[at + j] *= inv;
+    }
+  }
+  OMENDB_ASSIGN_OR_RETURN(auto codec, quant::TrainCodec(opt_.quant, opt_.dim, opt_.metric,
+                                                        sample.data(), sample.size() / dim,
+                                                        opt_.seed));
+  rl.unlock();
+  return InstallCodec(std::move(codec));
+}
+
+Status HnswGraph::InstallCodec(std::unique_ptr<quant::Codec> codec, bool encode) {
+  if (!quantized_) return Status::OK();
+  if (codec == nullptr || codec->code_bytes() != code_bytes_ || codec->dim() != opt_.dim ||
+      codec->metric() != opt_.metric || !(codec->quantization() == opt_.quant)) {
+    return Status::Internal("codec does not match the index");
+  }
+  std::unique_lock rl(resize_mu_);
+  if (this->codec() != nullptr) return Status::OK();
+  const char* base = storage_.load(std::memory_order_acquire)->base;
+  // Every filled record (removed ones too: searches still walk through
+  // them until consolidation). A slot claimed by an insert that has not
+  // filled it yet is encoded again by that insert once this returns.
+  const size_t n = encode ? slots() : 0;
+  for (uint32_t v = 0; v < n; ++v) codec->Encode(RawVec(base, v), const_cast<uint8_t*>(Code(base, v)));
+  codec_owned_ = std::move(codec);
+  codec_.store(codec_owned_.get(), std::memory_order_release);
+  return Status::OK();
 }
 
 size_t HnswGraph::MarkFrom(const char* base, uint32_t start, std::vector<uint8_t>& mark) const {
@@ -715,18 +913,18 @@ size_t HnswGraph::ConsolidateRemoved(SearchScratch& s, std::vector<uint32_t>* un
         // points at every ef from 16 to 128 (docs/bench-db.md), for about
         // 1.6x the replacement time.
         uint64_t dists = 0, hops = 0;
-        const float* vv = VecPtr(base, v);
+        const float* vv = RawVec(base, v);
         const size_t found =
-            SearchLayer(base, vv, v, Distance(vv, vv), max_m0_, 0, s, &dists, &hops);
+            SearchLayer(base, RawOp(vv, s), v, Distance(vv, vv), max_m0_, 0, s, &dists, &hops);
         for (size_t i = 0; i < found; ++i) pool.push_back(s.pool[i].slot);
       }
       std::sort(pool.begin(), pool.end());
       pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
       s.prune.clear();
-      const float* vv = VecPtr(base, v);
+      const float* vv = RawVec(base, v);
       for (uint32_t u : pool) {
         if (u == v || u >= n || gone[u] || (flags(u) & kDeletedFlag) != 0) continue;
-        s.prune.push_back({Distance(vv, VecPtr(base, u)), u});
+        s.prune.push_back({Distance(vv, RawVec(base, u)), u});
       }
       std::sort(s.prune.begin(), s.prune.end(),
                 [](const Candidate& a, const Candidate& b) { return a.dist < b.dist; });
@@ -796,9 +994,9 @@ size_t HnswGraph::RepairReachability(SearchScratch& s, int max_rounds) {
     EnsureScratch(s, opt_.ef_construction, storage_.load(std::memory_order_acquire)->capacity);
     for (uint32_t u = 0; u < n; ++u) {
       if (mark[u] || IsDeleted(base, u)) continue;
-      const float* uv = VecPtr(base, u);
+      const float* uv = RawVec(base, u);
       uint64_t dists = 0, hops = 0;
-      size_t found = SearchLayer(base, uv, entry, Distance(uv, VecPtr(base, entry)),
+      size_t found = SearchLayer(base, RawOp(uv, s), entry, Distance(uv, RawVec(base, entry)),
                                  opt_.ef_construction, 0, s, &dists, &hops);
       // Nearest reachable candidate with a free slot; else the nearest reachable.
       uint32_t target = kNoSlot, fallback = kNoSlot;
@@ -823,11 +1021,11 @@ size_t HnswGraph::RepairReachability(SearchScratch& s, int max_rounds) {
         } else {
           // Replace the farthest neighbour; if that orphans it, the next
           // round's audit repairs it in turn.
-          const float* tv = VecPtr(base, target);
+          const float* tv = RawVec(base, target);
           uint32_t worst = 1;
           float worst_d = -1;
           for (uint32_t j = 1; j <= cnt; ++j) {
-            float d = Distance(tv, VecPtr(base, LoadAcq(list + j)));
+            float d = Distance(tv, RawVec(base, LoadAcq(list + j)));
             if (d > worst_d) {
               worst_d = d;
               worst = j;
@@ -890,7 +1088,11 @@ namespace omendb::index_internal {
 namespace {
 
 constexpr char kSnapshotMagic[8] = {'O', 'M', 'D', 'B', 'H', 'N', 'S', 'W'};
+// Version 1: float32 records. Version 2 (quantized indexes): the same
+// sections, the quantization in header bytes 88-89, then a codec section and
+// the full-precision vectors.
 constexpr uint32_t kSnapshotVersion = 1;
+constexpr uint32_t kSnapshotVersionQuant = 2;
 constexpr size_t kSnapshotHeaderBytes = 96;  // including its trailing checksum
 constexpr uint32_t kMaxLevel = 30;
 
@@ -922,7 +1124,7 @@ Status HnswGraph::Serialize(const std::function<Status(std::string_view)>& sink)
   // Header: fixed layout, little-endian (x86-64 is the only target so far).
   char h[kSnapshotHeaderBytes] = {};
   std::memcpy(h, kSnapshotMagic, 8);
-  Put32(h + 8, kSnapshotVersion);
+  Put32(h + 8, quantized_ ? kSnapshotVersionQuant : kSnapshotVersion);
   Put32(h + 12, kSnapshotHeaderBytes);
   Put32(h + 16, opt_.dim);
   Put32(h + 20, static_cast<uint32_t>(opt_.metric));
@@ -936,6 +1138,8 @@ Status HnswGraph::Serialize(const std::function<Status(std::string_view)>& sink)
   Put32(h + 68, static_cast<uint32_t>(ep >> 32));
   Put64(h + 72, stride_);
   Put64(h + 80, upper_words);
+  h[88] = static_cast<char>(opt_.quant.kind);
+  h[89] = static_cast<char>(opt_.quant.bits);
   Put32(h + 92, util::crc32c::Mask(util::crc32c::Value(h, 92)));
   OMENDB_RETURN_IF_ERROR(sink({h, sizeof h}));
 
@@ -967,18 +1171,45 @@ Status HnswGraph::Serialize(const std::function<Status(std::string_view)>& sink)
     OMENDB_RETURN_IF_ERROR(sink({p, bytes}));
   }
   Put32(tail, util::crc32c::Mask(crc));
+  OMENDB_RETURN_IF_ERROR(sink({tail, 4}));
+  if (!quantized_) return Status::OK();
+
+  // The training threshold and the codec parameters (empty while
+  // untrained), under one checksum, then the vectors by slot.
+  std::string section(8, '\0');
+  if (const quant::Codec* c = codec()) c->Serialize(&section);
+  Put32(section.data(), opt_.quant_train_after);
+  Put32(section.data() + 4, static_cast<uint32_t>(section.size() - 8));
+  // Zero padding to a multiple of 4 (in the checksum), so the vectors that
+  // follow start float-aligned and can be read in place from a mapping.
+  section.resize((section.size() + 3) & ~size_t{3}, '\0');
+  OMENDB_RETURN_IF_ERROR(sink(section));
+  Put32(tail, util::crc32c::Mask(util::crc32c::Value(section.data(), section.size())));
+  OMENDB_RETURN_IF_ERROR(sink({tail, 4}));
+  // An index that never held a vector has no storage (base is null).
+  const char* raw = n > 0 ? reinterpret_cast<const char*>(RawVec(base, 0)) : nullptr;
+  const size_t raw_bytes = n * opt_.dim * sizeof(float);
+  crc = 0;
+  for (size_t off = 0; off < raw_bytes; off += (1u << 20)) {
+    const size_t len_chunk = std::min<size_t>(1u << 20, raw_bytes - off);
+    crc = util::crc32c::Extend(crc, raw + off, len_chunk);
+    OMENDB_RETURN_IF_ERROR(sink({raw + off, len_chunk}));
+  }
+  Put32(tail, util::crc32c::Mask(crc));
   return sink({tail, 4});
 }
 
-Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes) {
+Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes,
+                                                          std::shared_ptr<const void> mapping) {
   if (bytes.size() < kSnapshotHeaderBytes) return Corrupt("shorter than its header");
   const char* h = bytes.data();
   if (std::memcmp(h, kSnapshotMagic, 8) != 0) return Corrupt("bad magic");
   if (util::crc32c::Unmask(Get32(h + 92)) != util::crc32c::Value(h, 92)) {
     return Corrupt("header checksum mismatch");
   }
-  if (Get32(h + 8) != kSnapshotVersion) {
-    return Status::NotSupported("HNSW snapshot version " + std::to_string(Get32(h + 8)));
+  const uint32_t version = Get32(h + 8);
+  if (version != kSnapshotVersion && version != kSnapshotVersionQuant) {
+    return Status::NotSupported("HNSW snapshot version " + std::to_string(version));
   }
   if (Get32(h + 12) != kSnapshotHeaderBytes) return Corrupt("bad header size");
   HnswOptions o;
@@ -992,6 +1223,18 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes
     return Corrupt("parameters out of range");
   }
   o.metric = static_cast<Metric>(metric);
+  if (version == kSnapshotVersionQuant) {
+    const auto kind = static_cast<uint8_t>(h[88]);
+    if (kind == 0 || kind > static_cast<uint8_t>(QuantKind::kRaBitQ)) {
+      return Corrupt("bad quantization kind");
+    }
+    o.quant = Quantization{static_cast<QuantKind>(kind), static_cast<uint8_t>(h[89])};
+    Status qs = CheckOptions(o);
+    if (qs.code() == StatusCode::kNotSupported) return qs;
+    if (!qs.ok()) return Corrupt("bad quantization: " + qs.message());
+  } else if (h[88] != 0 || h[89] != 0) {
+    return Corrupt("quantization in a float snapshot");
+  }
   const uint64_t n = Get64(h + 40), live = Get64(h + 48), deleted = Get64(h + 56);
   const uint32_t entry = Get32(h + 64), max_level = Get32(h + 68);
   const uint64_t upper_words = Get64(h + 80);
@@ -1000,8 +1243,34 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes
   if (n > kMaxSlots || live + deleted != n) return Corrupt("bad counts");
   // Sizes are checked against the input before anything is allocated.
   const uint64_t records = n * g->stride_;
-  if (upper_words > bytes.size() / 4 ||
-      bytes.size() != kSnapshotHeaderBytes + records + 4 + upper_words * 4 + 4) {
+  if (upper_words > bytes.size() / 4 || records > bytes.size()) {
+    return Corrupt("size " + std::to_string(bytes.size()) + " does not match its header");
+  }
+  const uint64_t graph_bytes = kSnapshotHeaderBytes + records + 4 + upper_words * 4 + 4;
+  // Quantized: [u32 train after][u32 codec length][codec, padded][crc]
+  // [n * dim floats][crc].
+  std::string_view codec_bytes, raw_bytes;
+  if (version == kSnapshotVersionQuant) {
+    const uint64_t raw_len = n * o.dim * sizeof(float);
+    if (graph_bytes + 8 > bytes.size()) return Corrupt("truncated before the codec");
+    const uint64_t clen = Get32(h + graph_bytes + 4);
+    const uint64_t padded = (8 + clen + 3) & ~uint64_t{3};
+    if (bytes.size() != graph_bytes + padded + 4 + raw_len + 4) {
+      return Corrupt("size " + std::to_string(bytes.size()) + " does not match its header");
+    }
+    if (util::crc32c::Unmask(Get32(h + graph_bytes + padded)) !=
+        util::crc32c::Value(h + graph_bytes, padded)) {
+      return Corrupt("codec checksum mismatch");
+    }
+    g->opt_.quant_train_after = Get32(h + graph_bytes);
+    if (g->opt_.quant_train_after == 0) return Corrupt("bad quantization training threshold");
+    codec_bytes = bytes.substr(graph_bytes + 8, clen);
+    raw_bytes = bytes.substr(graph_bytes + padded + 4, raw_len);
+    if (util::crc32c::Unmask(Get32(raw_bytes.data() + raw_len)) !=
+        util::crc32c::Value(raw_bytes.data(), raw_len)) {
+      return Corrupt("vector checksum mismatch");
+    }
+  } else if (bytes.size() != graph_bytes) {
     return Corrupt("size " + std::to_string(bytes.size()) + " does not match its header");
   }
   const char* rec = h + kSnapshotHeaderBytes;
@@ -1015,9 +1284,21 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes
   }
   if ((n == 0) != (entry == kNoSlot) || (n > 0 && entry >= n)) return Corrupt("bad entry point");
 
-  OMENDB_RETURN_IF_ERROR(g->Grow(std::max<uint64_t>(n, 1)));
+  // Vectors in place: exactly n slots (a later insert grows, copying them).
+  const bool in_place = mapping != nullptr && !raw_bytes.empty() &&
+                        reinterpret_cast<uintptr_t>(raw_bytes.data()) % alignof(float) == 0;
+  if (in_place) {
+    OMENDB_RETURN_IF_ERROR(
+        g->NewGeneration(n, reinterpret_cast<const float*>(raw_bytes.data())));
+    g->mapping_ = std::move(mapping);
+  } else {
+    OMENDB_RETURN_IF_ERROR(g->Grow(std::max<uint64_t>(n, 1)));
+  }
   char* base = g->storage_.load(std::memory_order_relaxed)->base;
   std::memcpy(base, rec, records);
+  if (!raw_bytes.empty() && !in_place) {
+    std::memcpy(const_cast<float*>(g->RawVec(base, 0)), raw_bytes.data(), raw_bytes.size());
+  }
   // Validate records and rebuild the upper lists and the id map.
   uint64_t used_upper = 0, seen_deleted = 0;
   const uint32_t* words = nullptr;
@@ -1078,6 +1359,17 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes
   g->ReleaseSlots(free_slots);
   g->entry_.store(n == 0 ? kNoSlot : ((static_cast<uint64_t>(max_level) << 32) | entry),
                   std::memory_order_release);
+  if (!codec_bytes.empty()) {
+    auto codec = quant::DeserializeCodec(codec_bytes);
+    if (!codec.ok()) {
+      if (codec.status().code() == StatusCode::kNotSupported) return codec.status();
+      return Corrupt(codec.status().message());
+    }
+    // The records' codes were written by this codec (checksummed above);
+    // the kernels read any code bytes safely, so they are not re-encoded.
+    Status cs = g->InstallCodec(std::move(*codec), /*encode=*/false);
+    if (!cs.ok()) return Corrupt("codec does not match the index");
+  }
   return g;
 }
 

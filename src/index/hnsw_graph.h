@@ -21,12 +21,24 @@
 //    single-threaded one.
 //
 // Memory layout. Layer 0 is one 64-byte aligned array of fixed-size records,
-// one per slot, each [vector (dim floats) | pad to 8 | level u32 | pad u32 |
+// one per slot, each [code (the codec's code_bytes) | level u32 | flags u32 |
 // id u64 | upper-links pointer u64 | count u32 | M0 neighbour slots u32], rounded
-// up to a cache line. A hop reads the expanded node's record and then each
-// neighbour's record, whose first cache lines hold the vector the distance
-// needs. Layers >= 1 (about 1/M of nodes) live in a separate per-node array
-// [count, M slots] * level.
+// up to a cache line. Without quantization the code is the float vector
+// itself; with it (fp16, SQ8, RaBitQ) the record holds the compact code and
+// the full-precision vectors live in a separate slot-indexed array of the
+// same generation (its pointer sits in the 64 bytes before the records), read
+// only to build the graph and to re-rank a search's final candidates. A hop
+// reads the expanded node's record and then each neighbour's record, whose
+// first cache lines hold the code the distance needs. Layers >= 1 (about 1/M
+// of nodes) live in a separate per-node array [count, M slots] * level.
+//
+// Quantized search (algorithms.md 4.4): the walk, upper layers and layer 0,
+// runs on estimated distances from the codes; the beam's best candidates are
+// then re-ranked with exact distances to the full-precision vectors. With a
+// codec that has an error bound (RaBitQ) a candidate whose lower bound is
+// already beyond the k-th exact distance is skipped (RaBitQ paper section 4).
+// Codes are trained once the index first holds quant_train_after vectors
+// (HnswOptions); until then the walk uses exact distances.
 //
 // Concurrency. Writers (Insert) hold resize_mu_ shared and lock the per-node
 // stripe of each list they modify. Readers take no lock: neighbour counts and
@@ -59,6 +71,7 @@
 #include "omendb/hnsw_index.h"
 #include "omendb/status.h"
 #include "omendb/types.h"
+#include "quant/codec.h"
 #include "simd/distance.h"
 
 namespace omendb::index_internal {
@@ -90,13 +103,26 @@ struct SearchScratch {
   uint16_t epoch = 0;
   std::vector<Candidate> pool;    // sorted beam, capacity >= ef
   std::vector<float> query;       // normalised copy of the query (cosine)
-  std::vector<const float*> batch_ptr;
+  std::vector<uint64_t> code_state;  // the codec's prepared query (64-byte aligned inside)
+  std::vector<uint64_t> raw_state;   // the float codec's prepared query
+  std::vector<Candidate> exact;      // re-ranked results
+  std::vector<const uint8_t*> batch_ptr;
   std::vector<uint32_t> batch_slot;
   std::vector<float> batch_dist;
   std::vector<Candidate> frontier;  // filtered search: min-heap of unexpanded nodes
   // Build-only scratch.
   std::vector<Candidate> selected;
   std::vector<Candidate> prune;
+};
+
+// How one walk measures distance: a codec's kernels and prepared query, and
+// whether they read the records' codes or the full-precision vectors.
+struct DistOp {
+  const void* state = nullptr;
+  quant::CodeDistFn dist = nullptr;
+  quant::CodeBatchFn batch = nullptr;
+  bool raw = true;            // targets are full-precision vectors
+  size_t prefetch_bytes = 0;  // bytes of each target to prefetch while gathering
 };
 
 class HnswGraph {
@@ -115,7 +141,25 @@ class HnswGraph {
   explicit HnswGraph(const HnswOptions& options);
   ~HnswGraph();
 
+  // Checks the quantization options (the codec kind is built and its bit
+  // count valid). Other options are checked by HnswIndex::Create.
+  static Status CheckOptions(const HnswOptions& options);
+
   const HnswOptions& options() const { return opt_; }
+  bool quantized() const { return quantized_; }
+  // The trained codec, or null (no quantization, or not trained yet).
+  const quant::Codec* codec() const { return codec_.load(std::memory_order_acquire); }
+  // Trains the codec (if quantized and not yet trained) on a sample of the
+  // stored vectors plus extra[0 .. extra_rows*dim) (raw user rows, may be
+  // null), encodes every stored vector and publishes the codec. Searches may
+  // run concurrently (they switch to codes once it is published); inserts
+  // wait. A no-op when already trained.
+  Status TrainQuantizer(const float* extra, size_t extra_rows);
+  // Installs an already trained codec (snapshot load). Same effect as
+  // TrainQuantizer but without training.
+  // `encode` = false keeps the records' codes as they are (a snapshot's,
+  // written by the same codec).
+  Status InstallCodec(std::unique_ptr<quant::Codec> codec, bool encode = true);
   const simd::Kernels& kernels() const { return *kernels_; }
 
   // Validates a vector of dim floats (finite; non-zero under cosine).
@@ -133,9 +177,12 @@ class HnswGraph {
   // whenever k passing vectors are reachable. `exact_below` in (0, 1]: if the
   // caller's estimate of the passing fraction is below it, an exact scan of
   // the passing vectors replaces the graph walk.
+  // `rerank` (quantized indexes only): how many of the beam's best
+  // candidates get an exact distance; 0 = automatic (the whole beam, pruned
+  // by the error bound, for a codec with a bound; 2k otherwise).
   size_t Search(const float* query, size_t k, size_t ef, Neighbor* out, SearchScratch& scratch,
                 SearchStats* stats, const IdPredicate* filter = nullptr,
-                double selectivity = 1.0, double exact_below = 0.0) const;
+                double selectivity = 1.0, double exact_below = 0.0, size_t rerank = 0) const;
 
   // Removes `id`: its record is flagged deleted (searches still walk through
   // it but never return it) and, following MN-RU gamma, every mutual
@@ -186,7 +233,14 @@ class HnswGraph {
   Status Serialize(const std::function<Status(std::string_view)>& sink) const;
   // Rebuilds a graph from a snapshot, checking every count, id and checksum:
   // Corruption (never a crash) for any malformed input.
-  static Result<std::unique_ptr<HnswGraph>> Deserialize(std::string_view bytes);
+  // With `mapping` (which keeps `bytes` valid while it lives), a quantized
+  // snapshot's full-precision vectors are read in place instead of copied:
+  // they stay in the (file-backed) pages until a write needs them in memory
+  // (an insert into a reused slot, or growth copies them).
+  static Result<std::unique_ptr<HnswGraph>> Deserialize(
+      std::string_view bytes, std::shared_ptr<const void> mapping = nullptr);
+  // True while the full-precision vectors are read from a mapping.
+  bool raw_mapped() const { return !storage_.load(std::memory_order_acquire)->raw_owned; }
 
   bool Lookup(VectorId id, uint32_t* slot) const;
   // Calls fn(id, slot) for every live vector, in no particular order, under
@@ -202,12 +256,21 @@ class HnswGraph {
   size_t size() const { return size_.load(std::memory_order_acquire); }
   size_t capacity() const { return storage_.load(std::memory_order_acquire)->capacity; }
   size_t MemoryBytes() const;
+  // Parts of MemoryBytes(): layer-0 records (codes + links + headers), upper
+  // layers, the full-precision store of a quantized index, the id map.
+  struct Memory {
+    size_t records = 0, code_bytes_per_vector = 0, upper = 0, raw = 0, ids = 0;
+  };
+  Memory MemoryParts() const;
   GraphReport Check() const;
 
  private:
   // One generation of the layer-0 array (see "Concurrency" above).
   struct Storage {
-    char* base = nullptr;
+    char* block = nullptr;  // allocation: 64-byte prefix, then the records
+    char* base = nullptr;   // block + 64
+    float* raw = nullptr;   // quantized: capacity * dim floats (pointer also at base - 64)
+    bool raw_owned = true;  // false: raw points into mapping_
     size_t capacity = 0;
   };
 
@@ -236,6 +299,34 @@ class HnswGraph {
         .load(std::memory_order_relaxed);
   }
 
+  // Full-precision vector of `slot`: the record's own floats without
+  // quantization, else the generation's separate array (see the layout).
+  const float* RawVec(const char* base, uint32_t slot) const {
+    if (!quantized_) return VecPtr(base, slot);
+    const float* raw;
+    std::memcpy(&raw, base - kPrefix, sizeof raw);
+    return raw + static_cast<size_t>(slot) * opt_.dim;
+  }
+  const uint8_t* Code(const char* base, uint32_t slot) const {
+    return reinterpret_cast<const uint8_t*>(base + static_cast<size_t>(slot) * stride_);
+  }
+  const uint8_t* Target(const char* base, uint32_t slot, bool raw) const {
+    return raw ? reinterpret_cast<const uint8_t*>(RawVec(base, slot)) : Code(base, slot);
+  }
+  float OpDist(const DistOp& op, const char* base, uint32_t slot) const {
+    return op.dist(op.state, Target(base, slot, op.raw));
+  }
+  // Prepares exact (full-precision) distances to q in s.raw_state.
+  DistOp RawOp(const float* q, SearchScratch& s) const;
+  // Prepares code distances to q in s.code_state.
+  DistOp CodeOp(const quant::Codec& codec, const float* q, SearchScratch& s) const;
+  // Re-ranks pool[0..n) (estimates, nearest first) with exact distances into
+  // the best min(k, ...) and leaves them sorted in pool; returns the count.
+  size_t Rerank(const char* base, const float* q, size_t k, size_t n, size_t rerank,
+                const quant::Codec& codec, const DistOp& op, SearchScratch& s,
+                uint64_t* exact) const;
+  Status InsertLocked(VectorId id, const float* vec, SearchScratch& scratch);
+
   float Distance(const float* a, const float* b) const {
     return opt_.metric == Metric::kL2 ? kernels_->l2sq(a, b, opt_.dim)
                                       : 1.0f - kernels_->dot(a, b, opt_.dim);
@@ -243,19 +334,24 @@ class HnswGraph {
 
   uint32_t DrawLevel(uint32_t slot) const;
   Status Grow(size_t min_capacity);
+  // Allocates a new generation of exactly `cap` slots holding the current
+  // one's records and vectors (raw = `raw_from` instead, not owned, if
+  // set). Requires resize_mu_ exclusively.
+  Status NewGeneration(size_t cap, const float* raw_from);
 
   // Collects the neighbours list[1..cnt] not yet tagged `epoch`, tags them,
   // starts loading their vectors (see gather_prefetch_bytes_), and writes
   // their vector pointers and slots to ptr/slot; returns how many.
   size_t GatherUnvisited(const char* base, const uint32_t* list, uint32_t cnt, uint16_t* visited,
-                         uint16_t epoch, const float** ptr, uint32_t* slot) const {
+                         uint16_t epoch, const DistOp& op, const uint8_t** ptr,
+                         uint32_t* slot) const {
     size_t nb = 0;
     for (uint32_t j = 1; j <= cnt; ++j) {
       uint32_t v = LoadAcq(list + j);
       if (visited[v] == epoch) continue;
       visited[v] = epoch;
-      const float* vp = VecPtr(base, v);
-      for (size_t off = 0; off < gather_prefetch_bytes_; off += 64) {
+      const uint8_t* vp = Target(base, v, op.raw);
+      for (size_t off = 0; off < op.prefetch_bytes; off += 64) {
         _mm_prefetch(reinterpret_cast<const char*>(vp) + off, _MM_HINT_T0);
       }
       ptr[nb] = vp;
@@ -267,11 +363,11 @@ class HnswGraph {
 
   // Greedy descent on `layer` (SEARCH-LAYER with ef = 1) over the records
   // of one generation of the array, whose capacity is `limit`.
-  uint32_t Greedy(const char* base, size_t limit, const float* q, uint32_t entry,
+  uint32_t Greedy(const char* base, size_t limit, const DistOp& op, uint32_t entry,
                   float* entry_dist, uint32_t layer, uint64_t* dists) const;
   // Algorithm 2 on `layer` from `entry`, beam width ef. Leaves the beam,
   // sorted nearest first, in scratch.pool and returns its size.
-  size_t SearchLayer(const char* base, const float* q, uint32_t entry, float entry_dist,
+  size_t SearchLayer(const char* base, const DistOp& op, uint32_t entry, float entry_dist,
                      size_t ef, uint32_t layer, SearchScratch& s, uint64_t* dists,
                      uint64_t* hops) const;
   // Algorithm 4 over `cands` (sorted nearest first, distances to the base
@@ -282,9 +378,9 @@ class HnswGraph {
                        std::vector<Candidate>& out, float alpha = 1.0f) const;
   // The filtered layer-0 search described at Search(). Results (passing,
   // live) are left sorted in scratch.pool; returns their count.
-  size_t SearchLayerFiltered(const char* base, const float* q, uint32_t entry, float entry_dist,
-                             size_t ef, const IdPredicate* filter, SearchScratch& s,
-                             uint64_t* dists, uint64_t* hops) const;
+  size_t SearchLayerFiltered(const char* base, const DistOp& op, uint32_t entry,
+                             float entry_dist, size_t ef, const IdPredicate* filter,
+                             SearchScratch& s, uint64_t* dists, uint64_t* hops) const;
   // Exact scan over live slots passing `filter`; results sorted in scratch.pool.
   size_t ScanFiltered(const char* base, const float* q, size_t k, const IdPredicate* filter,
                       SearchScratch& s, uint64_t* dists) const;
@@ -311,15 +407,22 @@ class HnswGraph {
   std::mutex& NodeLock(uint32_t slot) const { return node_locks_[slot & (kLockStripes - 1)]; }
 
   static constexpr size_t kLockStripes = 4096;
+  static constexpr size_t kPrefix = 64;  // bytes before each generation's records
 
   HnswOptions opt_;
   const simd::Kernels* kernels_;
+  bool quantized_;
+  std::unique_ptr<quant::Codec> float_codec_;  // exact distances (build, re-rank, untrained)
+  std::atomic<const quant::Codec*> codec_{nullptr};  // trained codes, published once
+  std::unique_ptr<quant::Codec> codec_owned_;
+  size_t code_bytes_;  // bytes of a record's code (the codec's code_bytes)
   uint32_t max_m_;   // M: bound on layers >= 1
   uint32_t max_m0_;  // M0 = 2M: bound on layer 0
   double level_mult_;  // mL = 1 / ln(M)
   size_t header_off_;  // offset of the count/level/id/upper header in a record
   size_t stride_;      // bytes per record, multiple of 64
-  size_t gather_prefetch_bytes_;  // bytes of each neighbour's vector prefetched while gathering
+  size_t raw_prefetch_bytes_;   // bytes of a full-precision vector prefetched while gathering
+  size_t code_prefetch_bytes_;  // bytes of a code prefetched while gathering
 
   std::atomic<Storage*> storage_;
   std::vector<std::unique_ptr<Storage>> all_storage_;  // current + retired; guarded by resize_mu_
@@ -339,6 +442,7 @@ class HnswGraph {
   std::atomic<size_t> upper_bytes_{0};
 
   std::unique_ptr<std::mutex[]> node_locks_;
+  std::shared_ptr<const void> mapping_;  // keeps mapped vectors valid
 };
 
 }  // namespace omendb::index_internal

@@ -49,6 +49,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const HnswOptions& o) {
       o.metric != Metric::kCosine) {
     return Status::InvalidArgument("unknown metric");
   }
+  OMENDB_RETURN_IF_ERROR(HnswGraph::CheckOptions(o));
   auto graph = std::make_unique<HnswGraph>(o);
   if (o.initial_capacity > 0) OMENDB_RETURN_IF_ERROR(graph->Reserve(o.initial_capacity));
   return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(graph)));
@@ -86,6 +87,13 @@ Status HnswIndex::AddBatch(std::span<const float> vectors, std::span<const Vecto
     if (unique.size() != n) return Status::InvalidArgument("the batch repeats an id");
   }
   OMENDB_RETURN_IF_ERROR(graph_->Reserve(graph_->size() + n));
+  // A batch that brings a quantized index to its training size trains the
+  // codec on its own rows (and the stored ones) first, so every row is
+  // encoded as it is inserted.
+  if (graph_->quantized() && graph_->codec() == nullptr &&
+      graph_->size() + n >= graph_->options().quant_train_after) {
+    OMENDB_RETURN_IF_ERROR(graph_->TrainQuantizer(vectors.data(), n));
+  }
   const int threads = util::ResolveThreads(num_threads);
   std::atomic<size_t> done{0};
   std::atomic<bool> failed{false};
@@ -145,9 +153,16 @@ Status HnswIndex::CheckSearch(std::span<const float> query, size_t k, size_t out
 Result<size_t> HnswIndex::Search(std::span<const float> query, size_t k, size_t ef,
                                  std::span<Neighbor> out, SearchContext* context,
                                  SearchStats* stats) const {
+  return Search(query, k, SearchParams{ef, 0}, out, context, stats);
+}
+
+Result<size_t> HnswIndex::Search(std::span<const float> query, size_t k,
+                                 const SearchParams& params, std::span<Neighbor> out,
+                                 SearchContext* context, SearchStats* stats) const {
   OMENDB_RETURN_IF_ERROR(CheckSearch(query, k, out.size(), /*k_within_size=*/true));
   SearchScratch& s = context != nullptr ? *context->scratch_ : ThreadScratch();
-  return graph_->Search(query.data(), k, ef, out.data(), s, stats);
+  return graph_->Search(query.data(), k, params.ef, out.data(), s, stats, nullptr, 1.0, 0.0,
+                        params.rerank);
 }
 
 Result<size_t> HnswIndex::SearchFiltered(std::span<const float> query, size_t k, size_t ef,
@@ -179,6 +194,12 @@ Result<std::vector<Neighbor>> HnswIndex::Search(std::span<const float> query, si
 Status HnswIndex::SearchBatch(std::span<const float> queries, size_t k, size_t ef,
                               std::span<Neighbor> out, std::span<uint32_t> counts,
                               int num_threads) const {
+  return SearchBatch(queries, k, SearchParams{ef, 0}, out, counts, num_threads);
+}
+
+Status HnswIndex::SearchBatch(std::span<const float> queries, size_t k,
+                              const SearchParams& params, std::span<Neighbor> out,
+                              std::span<uint32_t> counts, int num_threads) const {
   const size_t dim = graph_->options().dim;
   if (queries.size() % dim != 0) {
     return Status::InvalidArgument("query batch of " + std::to_string(queries.size()) +
@@ -193,7 +214,7 @@ Status HnswIndex::SearchBatch(std::span<const float> queries, size_t k, size_t e
   Status first_error;
   std::mutex error_mu;
   util::ParallelFor(nq, num_threads, 16, [&](size_t i, int) {
-    auto r = Search(queries.subspan(i * dim, dim), k, ef, out.subspan(i * k, k));
+    auto r = Search(queries.subspan(i * dim, dim), k, params, out.subspan(i * k, k));
     if (r.ok()) {
       counts[i] = static_cast<uint32_t>(*r);
       return;
@@ -214,6 +235,12 @@ Status HnswIndex::Save(const std::function<Status(std::string_view)>& sink) cons
 
 Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(std::string_view snapshot) {
   OMENDB_ASSIGN_OR_RETURN(auto graph, HnswGraph::Deserialize(snapshot));
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(graph)));
+}
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::Load(std::string_view snapshot,
+                                                   std::shared_ptr<const void> owner) {
+  OMENDB_ASSIGN_OR_RETURN(auto graph, HnswGraph::Deserialize(snapshot, std::move(owner)));
   return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(graph)));
 }
 
@@ -241,6 +268,13 @@ uint32_t HnswIndex::dim() const { return graph_->options().dim; }
 Metric HnswIndex::metric() const { return graph_->options().metric; }
 const HnswOptions& HnswIndex::options() const { return graph_->options(); }
 size_t HnswIndex::MemoryBytes() const { return graph_->MemoryBytes(); }
+IndexMemory HnswIndex::Memory() const {
+  const HnswGraph::Memory m = graph_->MemoryParts();
+  return IndexMemory{m.records + m.upper, m.code_bytes_per_vector, m.raw, m.ids,
+                     graph_->quantized() && graph_->raw_mapped()};
+}
+Quantization HnswIndex::quantization() const { return graph_->options().quant; }
+bool HnswIndex::quantizer_trained() const { return graph_->codec() != nullptr; }
 const char* HnswIndex::KernelName() const { return graph_->kernels().name; }
 GraphReport HnswIndex::CheckGraph() const { return graph_->Check(); }
 

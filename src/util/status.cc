@@ -54,4 +54,31 @@ Result<Metric> ParseMetric(std::string_view name) {
                                  "' (expected l2, ip or cosine)");
 }
 
+std::string QuantizationName(Quantization q) {
+  switch (q.kind) {
+    case QuantKind::kNone: return "none";
+    case QuantKind::kFp16: return "fp16";
+    case QuantKind::kSq8: return "sq8";
+    case QuantKind::kRaBitQ: return "rabitq:" + std::to_string(q.bits);
+  }
+  return "unknown";
+}
+
+Result<Quantization> ParseQuantization(std::string_view name) {
+  if (name == "none" || name == "float32" || name == "f32") return Quantization{};
+  if (name == "fp16" || name == "f16") return Quantization{QuantKind::kFp16, 0};
+  if (name == "sq8") return Quantization{QuantKind::kSq8, 0};
+  if (name == "rabitq") return Quantization{QuantKind::kRaBitQ, 4};
+  constexpr std::string_view kPrefix = "rabitq:";
+  if (name.substr(0, kPrefix.size()) == kPrefix) {
+    std::string_view b = name.substr(kPrefix.size());
+    if (b.size() == 1 && b[0] >= '1' && b[0] <= '9') {
+      return Quantization{QuantKind::kRaBitQ, static_cast<uint8_t>(b[0] - '0')};
+    }
+    return Status::InvalidArgument("RaBitQ bits must be 1..9 in '" + std::string(name) + "'");
+  }
+  return Status::InvalidArgument("unknown quantization '" + std::string(name) +
+                                 "' (expected none, fp16, sq8 or rabitq:B with B in 1..9)");
+}
+
 }  // namespace omendb

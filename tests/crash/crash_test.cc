@@ -26,12 +26,14 @@
 // Writer threads use disjoint ids (id % threads == thread), so the order of
 // acknowledged writes on one id is the order the parent receives them.
 //
-// Usage: omendb_crash_test [--kills N] [--seed S] [--dir DIR] [--max-delay-ms M]
+// Usage: omendb_crash_test [--kills N] [--seed S] [--dir DIR] [--max-delay-ms M] [--quant Q]
 //   --kills defaults to $OMENDB_CRASH_KILLS, else 200. --dir is the parent
 //   directory for the database (default /dev/shm when present, else $TMPDIR
 //   or /tmp): a process kill keeps everything written to the OS, so the disk
 //   does not matter for what is tested, and tmpfs makes syncs cheap, so more
 //   writes fit between kills. A soak on a real disk: --dir /var/tmp.
+//   --quant gives the collection a quantization (none, fp16, sq8, rabitq:B):
+//   the same checks then cover a collection whose walk runs on codes.
 // Exit status 0 when every kill verified, 1 on a failed check (the database
 // directory is kept and named), 2 on a usage error.
 #include <fcntl.h>
@@ -114,6 +116,7 @@ struct ChildConfig {
   SyncMode sync = SyncMode::kEveryWrite;
   int threads = 1;
   uint64_t checkpoint_log_bytes = 0;
+  std::string quant = "none";  // the collection's quantization (--quant)
 };
 
 DbOptions ChildOptions(const ChildConfig& c) {
@@ -211,6 +214,10 @@ int ChildMain(const ChildConfig& config) {
     co.dim = kDim;
     co.M = 8;
     co.ef_construction = 64;
+    auto quant = ParseQuantization(config.quant);
+    if (!quant.ok()) ChildFail("bad --quant: " + quant.status().ToString());
+    co.quant = *quant;
+    co.quant_train_after = 16;  // under kIdRange, so the codec trains early in the run
     coll = (*db)->CreateCollection(kCollection, co);
     if (!coll.ok()) ChildFail("CreateCollection: " + coll.status().ToString());
     w.msg = Msg::kAck;
@@ -241,6 +248,7 @@ struct Stats {
   uint64_t in_flight_indistinct = 0;  // applying it would not change the state
   uint64_t in_flight_maintenance = 0;  // a checkpoint or compaction was running
   uint64_t runs_by_mode[3] = {};
+  uint64_t trained_checks = 0;  // reopens that found the codec trained
 };
 
 // What the parent knows: the state every acknowledged write leads to, and the
@@ -277,8 +285,12 @@ void Apply(const Wire& w, Oracle* o) {
 
 class Parent {
  public:
-  Parent(std::string base_dir, uint64_t seed, int max_delay_ms)
-      : base_dir_(std::move(base_dir)), seed_(seed), max_delay_ms_(max_delay_ms), rng_(seed) {}
+  Parent(std::string base_dir, uint64_t seed, int max_delay_ms, std::string quant)
+      : base_dir_(std::move(base_dir)),
+        seed_(seed),
+        max_delay_ms_(max_delay_ms),
+        quant_(std::move(quant)),
+        rng_(seed) {}
 
   bool Run(uint64_t kills);
 
@@ -297,6 +309,7 @@ class Parent {
   const std::string base_dir_;
   const uint64_t seed_;
   const int max_delay_ms_;
+  const std::string quant_;
   Rng rng_;
   std::string db_dir_;
   Oracle oracle_;
@@ -326,7 +339,8 @@ bool Parent::Spawn(const ChildConfig& c, pid_t* pid, int* read_fd) {
       std::to_string(c.seed),
       std::to_string(static_cast<int>(c.sync)),
       std::to_string(c.threads),
-      std::to_string(c.checkpoint_log_bytes)};
+      std::to_string(c.checkpoint_log_bytes),
+      c.quant};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -502,6 +516,9 @@ bool Parent::VerifyReopen() {
     const DbState want = Expected(oracle_);
     if (*state != want) return Fail("state differs from acknowledged writes:\n" + Diff(want, *state));
     stats_.ids_verified += kIdRange;
+    for (const CollectionStats& cs : (*db)->Stats().collections) {
+      if (cs.quant_trained) ++stats_.trained_checks;
+    }
     if (!RunQueries(**db, &first)) return false;
     Status s = (*db)->Close();
     if (!s.ok()) return Fail("close failed: " + s.ToString());
@@ -540,6 +557,7 @@ bool Parent::OneKill(uint64_t round) {
   // Half the runs take automatic checkpoints after a few KiB of log, so a
   // kill also lands inside checkpoints the writer did not ask for.
   c.checkpoint_log_bytes = rng_.OneIn(2) ? 4096 + rng_.Uniform(8192) : 0;
+  c.quant = quant_;
   stats_.runs_by_mode[mode]++;
 
   pid_t pid;
@@ -601,13 +619,19 @@ bool Parent::Run(uint64_t kills) {
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (quant_ != "none" && stats_.trained_checks == 0) {
+    std::fprintf(stderr, "omendb_crash_test: FAILED: --quant %s, but no reopen found the codec "
+                 "trained\n", quant_.c_str());
+    return false;
+  }
   std::printf(
       "omendb_crash_test: PASSED %llu kills in %.1f s (%llu before the child had opened)\n"
       "  acknowledged writes verified: %llu (+ %llu checkpoints/compactions), id states "
       "checked: %llu, final live ids: %zu\n"
       "  in-flight writes at a kill: %llu applied, %llu not applied, %llu indistinguishable; "
       "%llu checkpoints/compactions in flight\n"
-      "  runs: %llu kEveryWrite x1, %llu kEveryWrite x2, %llu kGroupCommit x2\n",
+      "  runs: %llu kEveryWrite x1, %llu kEveryWrite x2, %llu kGroupCommit x2; %llu reopens "
+      "with a trained codec\n",
       static_cast<unsigned long long>(stats_.kills), secs,
       static_cast<unsigned long long>(stats_.kills_before_open),
       static_cast<unsigned long long>(stats_.acked_writes),
@@ -619,7 +643,8 @@ bool Parent::Run(uint64_t kills) {
       static_cast<unsigned long long>(stats_.in_flight_maintenance),
       static_cast<unsigned long long>(stats_.runs_by_mode[0]),
       static_cast<unsigned long long>(stats_.runs_by_mode[1]),
-      static_cast<unsigned long long>(stats_.runs_by_mode[2]));
+      static_cast<unsigned long long>(stats_.runs_by_mode[2]),
+      static_cast<unsigned long long>(stats_.trained_checks));
   std::error_code ec;
   std::filesystem::remove_all(work, ec);
   return true;
@@ -636,7 +661,7 @@ std::string DefaultBaseDir() {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: omendb_crash_test [--kills N] [--seed S] [--dir DIR] [--max-delay-ms M]\n");
+               "usage: omendb_crash_test [--kills N] [--seed S] [--dir DIR] [--max-delay-ms M] [--quant Q]\n");
   return 2;
 }
 
@@ -654,7 +679,7 @@ bool ParseU64(const char* s, uint64_t* out) {
 
 int main(int argc, char** argv) {
   using namespace omendb::robustness;
-  if (argc == 7 && std::strcmp(argv[1], "--child") == 0) {
+  if (argc == 8 && std::strcmp(argv[1], "--child") == 0) {
     ChildConfig c;
     uint64_t sync = 0, threads = 0;
     c.db_dir = argv[2];
@@ -664,6 +689,7 @@ int main(int argc, char** argv) {
     }
     c.sync = static_cast<omendb::SyncMode>(sync);
     c.threads = static_cast<int>(threads);
+    c.quant = argv[7];
     return ChildMain(c);
   }
   uint64_t kills = 200;
@@ -674,6 +700,7 @@ int main(int argc, char** argv) {
       std::chrono::system_clock::now().time_since_epoch().count());
   uint64_t max_delay_ms = 50;
   std::string dir = DefaultBaseDir();
+  std::string quant = "none";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -683,6 +710,9 @@ int main(int argc, char** argv) {
       if (!ParseU64(argv[++i], &seed)) return Usage();
     } else if (a == "--dir" && has_value) {
       dir = argv[++i];
+    } else if (a == "--quant" && has_value) {
+      quant = argv[++i];
+      if (!omendb::ParseQuantization(quant).ok()) return Usage();
     } else if (a == "--max-delay-ms" && has_value) {
       if (!ParseU64(argv[++i], &max_delay_ms) || max_delay_ms > 60000) return Usage();
     } else {
@@ -692,6 +722,6 @@ int main(int argc, char** argv) {
   // A child that dies writes nothing more; the parent must not be killed by
   // SIGPIPE either.
   ::signal(SIGPIPE, SIG_IGN);
-  Parent parent(dir, seed, static_cast<int>(max_delay_ms));
+  Parent parent(dir, seed, static_cast<int>(max_delay_ms), quant);
   return parent.Run(kills) ? 0 : 1;
 }

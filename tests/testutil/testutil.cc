@@ -31,6 +31,28 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+Quantization TestQuantization() {
+  const char* q = std::getenv("OMENDB_TEST_QUANT");
+  if (q == nullptr || *q == '\0') return Quantization{};
+  auto parsed = ParseQuantization(q);
+  if (!parsed.ok()) {
+    ADD_FAILURE() << "OMENDB_TEST_QUANT: " << parsed.status().ToString();
+    return Quantization{};
+  }
+  return *parsed;
+}
+
+uint32_t TestQuantTrainAfter() {
+  const char* v = std::getenv("OMENDB_TEST_QUANT_TRAIN_AFTER");
+  if (v == nullptr || *v == '\0') return 64;
+  const long n = std::strtol(v, nullptr, 10);
+  if (n < 1) {
+    ADD_FAILURE() << "OMENDB_TEST_QUANT_TRAIN_AFTER must be >= 1";
+    return 64;
+  }
+  return static_cast<uint32_t>(n);
+}
+
 util::Matrix RandomMatrix(size_t rows, size_t dim, uint64_t seed) {
   util::Matrix m;
   m.rows = rows;

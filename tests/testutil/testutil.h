@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "omendb/types.h"
 #include "util/dataset.h"
 
 namespace omendb::testutil {
@@ -30,6 +31,17 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The quantization the database suites give their collections: the value
+// of $OMENDB_TEST_QUANT ("sq8", "rabitq:4", ...), default none. CTest runs
+// the crash-safety suites once more with it set (tests/CMakeLists.txt), so a
+// quantized collection must pass exactly the checks a float one does. A bad
+// value fails the calling test.
+Quantization TestQuantization();
+// The training threshold those suites give a quantized collection: 64, so
+// that their small collections train their codec and run on codes
+// (OMENDB_TEST_QUANT_TRAIN_AFTER overrides it).
+uint32_t TestQuantTrainAfter();
 
 // rows x dim matrix of values uniform in [-1, 1), fully determined by `seed`
 // (own PRNG, identical on every platform). Never contains non-finite values.

@@ -36,6 +36,7 @@
 #include "storage/manifest.h"
 #include "storage/segment.h"
 #include "storage/wal.h"
+#include "testutil/testutil.h"
 
 namespace omendb::robustness {
 namespace {
@@ -166,6 +167,8 @@ Status ApplyToDb(const Op& op, DB* db) {
     co.dim = static_cast<uint32_t>(op.seed);
     co.M = 8;
     co.ef_construction = 32;
+    co.quant = testutil::TestQuantization();
+    co.quant_train_after = testutil::TestQuantTrainAfter();
     return db->CreateCollection(op.collection, co).status();
   }
   OMENDB_ASSIGN_OR_RETURN(Collection * c, db->GetCollection(op.collection));

@@ -52,6 +52,7 @@
 #include "omendb/db.h"
 #include "storage/manifest.h"
 #include "testutil/fault_env.h"
+#include "testutil/testutil.h"
 
 namespace omendb::robustness {
 namespace {
@@ -293,6 +294,8 @@ void RunWorkload(FaultInjectionEnv* env, const std::string& dir, const RunConfig
         co.dim = static_cast<uint32_t>(s.seed);
         co.M = 8;
         co.ef_construction = 32;
+        co.quant = testutil::TestQuantization();
+        co.quant_train_after = testutil::TestQuantTrainAfter();
         st = (*db)->CreateCollection(s.collection, co).status();
         break;
       }

@@ -29,6 +29,8 @@ Collection* MakeCollection(DB* db, const char* name = "c", uint32_t dim = kDim,
   co.metric = metric;
   co.M = 8;
   co.ef_construction = 64;
+  co.quant = testutil::TestQuantization();
+  co.quant_train_after = testutil::TestQuantTrainAfter();
   auto c = db->CreateCollection(name, co);
   EXPECT_TRUE(c.ok()) << c.status().ToString();
   return c.ok() ? *c : nullptr;

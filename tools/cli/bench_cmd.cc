@@ -8,6 +8,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -16,8 +17,10 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "omendb/env.h"
 #include "omendb/flat_index.h"
 #include "omendb/hnsw_index.h"
+#include "omendb/ivf_index.h"
 #include "svg_plot.h"
 #include "util/dataset.h"
 #include "util/json.h"
@@ -50,6 +53,9 @@ struct BenchOptions {
   uint32_t ef_construction = 200;
   std::vector<size_t> ef_list = {10, 12, 14, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256};
   std::string metric = "l2";
+  std::string quant = "none";
+  std::vector<size_t> rerank_list = {0};
+  std::string rerank_store = "memory";
   int threads = 0;
   double min_time = 1.0;
   int repeat = 3;
@@ -60,6 +66,11 @@ struct BenchOptions {
   std::string compare_path;
   bool no_parallel_build = false;
   bool n_given = false;  // --n was passed (it caps a --data base set)
+  // --index ivf (RunIvf): an IvfIndex over RaBitQ codes, swept over nprobe.
+  std::string index_kind = "hnsw";
+  uint32_t nlist = 0;  // 0 = about 4 sqrt(n)
+  std::vector<size_t> nprobe_list = {1, 2, 4, 8, 16, 32, 64, 128};
+  bool quant_given = false;  // --quant was passed (ivf defaults to rabitq:4)
 };
 
 // Everything the benchmark searches: vectors plus exact neighbours.
@@ -74,6 +85,8 @@ struct Workload {
 // Measurements at one ef.
 struct EfPoint {
   size_t ef = 0;
+  size_t rerank = 0;
+  double reranked_per_query = 0;
   double recall = 0;
   double qps = 0, qps_min = 0, qps_max = 0;
   std::vector<double> qps_runs;
@@ -220,6 +233,7 @@ Result<std::unique_ptr<HnswIndex>> BuildIndex(const Workload& w, const BenchOpti
   opt.ef_construction = o.ef_construction;
   opt.seed = o.seed;
   opt.initial_capacity = w.base.rows;
+  OMENDB_ASSIGN_OR_RETURN(opt.quant, ParseQuantization(o.quant));
   OMENDB_ASSIGN_OR_RETURN(auto index, HnswIndex::Create(opt));
   std::vector<VectorId> ids(w.base.rows);
   std::iota(ids.begin(), ids.end(), VectorId{0});
@@ -233,6 +247,26 @@ Result<std::unique_ptr<HnswIndex>> BuildIndex(const Workload& w, const BenchOpti
   return index;
 }
 
+// Saves `index` to a file in `dir`, maps the file and loads the index from
+// the mapping, so a quantized index reads its re-rank vectors in place. The
+// file is unlinked at once (the mapping keeps its pages).
+Result<std::unique_ptr<HnswIndex>> ReloadMapped(const HnswIndex& index, const std::string& dir) {
+  Env* env = Env::Default();
+  const std::string path = dir + "/omendb-bench-" + std::to_string(::getpid()) + ".hnsw";
+  {
+    OMENDB_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(path));
+    OMENDB_RETURN_IF_ERROR(index.Save([&](std::string_view c) { return file->Append(c); }));
+    OMENDB_RETURN_IF_ERROR(file->Close());
+  }
+  auto region = env->NewMmapRegion(path);
+  Status removed = env->RemoveFile(path);
+  OMENDB_RETURN_IF_ERROR(region.status());
+  OMENDB_RETURN_IF_ERROR(removed);
+  std::shared_ptr<const MmapRegion> owner(std::move(*region));
+  const std::string_view bytes(owner->data(), owner->size());
+  return HnswIndex::Load(bytes, owner);
+}
+
 // Same rank convention as peerbench: the ceil(p * n)-th smallest value.
 double Percentile(const std::vector<double>& sorted, double p) {
   size_t idx = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
@@ -241,18 +275,20 @@ double Percentile(const std::vector<double>& sorted, double p) {
 }
 
 Result<EfPoint> MeasureEf(const HnswIndex& index, const Workload& w, const BenchOptions& o,
-                          size_t ef, SearchContext* ctx) {
+                          size_t ef, size_t rerank, SearchContext* ctx) {
   const size_t nq = w.queries.rows, dim = w.queries.dim, k = o.k;
   std::vector<Neighbor> out(k);
   auto query = [&](size_t i) { return std::span<const float>(w.queries.row(i), dim); };
+  const SearchParams params{ef, rerank};
   EfPoint pt;
   pt.ef = ef;
+  pt.rerank = rerank;
 
   // Warm-up pass, which also measures recall@k against groundtruth[:k].
   size_t hits = 0;
   auto tw = Clock::now();
   for (size_t i = 0; i < nq; ++i) {
-    auto r = index.Search(query(i), k, ef, out, ctx);
+    auto r = index.Search(query(i), k, params, out, ctx);
     if (!r.ok()) return r.status().WithContext("search (ef=" + std::to_string(ef) + ")");
     const int32_t* gt = w.groundtruth.row(i);
     for (size_t j = 0; j < *r; ++j) {
@@ -270,19 +306,21 @@ Result<EfPoint> MeasureEf(const HnswIndex& index, const Workload& w, const Bench
   // Counting pass: the context is warm, so any allocation here is one the
   // search itself makes per query. Nothing else allocates inside the loop (an
   // OK Result holds no heap memory).
-  uint64_t dists = 0, hops = 0;
+  uint64_t dists = 0, hops = 0, reranked = 0;
   const uint64_t allocs_before = AllocationCount();
   for (size_t i = 0; i < nq; ++i) {
     SearchStats stats;
-    auto r = index.Search(query(i), k, ef, out, ctx, &stats);
+    auto r = index.Search(query(i), k, params, out, ctx, &stats);
     if (!r.ok()) return r.status();
     dists += stats.distance_computations;
     hops += stats.hops;
+    reranked += stats.reranked;
   }
   const uint64_t allocs = AllocationCount() - allocs_before;
   pt.allocs_per_query = static_cast<double>(allocs) / static_cast<double>(nq);
   pt.dists_per_query = static_cast<double>(dists) / static_cast<double>(nq);
   pt.hops_per_query = static_cast<double>(hops) / static_cast<double>(nq);
+  pt.reranked_per_query = static_cast<double>(reranked) / static_cast<double>(nq);
 
   // Timed passes: the whole query set, one query per call, repeated until
   // min_time has passed; R such runs, the median-QPS run is reported.
@@ -299,7 +337,7 @@ Result<EfPoint> MeasureEf(const HnswIndex& index, const Workload& w, const Bench
       auto tp = Clock::now();
       for (size_t i = 0; i < nq; ++i) {
         auto t0 = Clock::now();
-        auto r = index.Search(query(i), k, ef, out, ctx);
+        auto r = index.Search(query(i), k, params, out, ctx);
         auto t1 = Clock::now();
         if (!r.ok()) return r.status();
         lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
@@ -335,6 +373,11 @@ struct BuildFacts {
   double bytes_per_vector = 0;
   size_t memory_bytes = 0;
   std::string kernel;
+  std::string quant;
+  // Per vector: the record's vector or code, the graph (records with their
+  // links and headers, upper layers), the full-precision re-rank store.
+  double code_bytes = 0, graph_bytes = 0, rerank_bytes = 0;
+  bool rerank_mapped = false;
 };
 
 // `v` as a JSON number with 6 significant digits, as peerbench writes its
@@ -363,7 +406,10 @@ std::string JsonLine(const Workload& w, const BenchOptions& o, Metric metric, co
          ",\"queries\":" + std::to_string(w.queries.rows) + ",\"k\":" + std::to_string(o.k) +
          ",\"M\":" + std::to_string(o.M) +
          ",\"ef_construction\":" + std::to_string(o.ef_construction) +
-         ",\"ef\":" + std::to_string(p.ef) + ",\"threads\":1,\"recall\":" + Number(p.recall) +
+         ",\"ef\":" + std::to_string(p.ef) + ",\"quant\":" + Quote(b.quant) +
+         ",\"rerank\":" + std::to_string(p.rerank) +
+         ",\"reranked_per_query\":" + Number(p.reranked_per_query) +
+         ",\"threads\":1,\"recall\":" + Number(p.recall) +
          ",\"qps\":" + Number(p.qps) + ",\"qps_runs\":" + runs +
          ",\"mean_us\":" + Number(p.mean_us) + ",\"p50_us\":" + Number(p.p50_us) +
          ",\"p99_us\":" + Number(p.p99_us) + ",\"allocs_per_query\":" + Number(p.allocs_per_query) +
@@ -373,7 +419,12 @@ std::string JsonLine(const Workload& w, const BenchOptions& o, Metric metric, co
          ",\"build_s\":" + Number(b.build_s) +
          ",\"build_s_parallel\":" + Number(b.build_s_parallel) +
          ",\"build_threads\":" + std::to_string(b.build_threads) +
-         ",\"bytes_per_vector\":" + Number(b.bytes_per_vector) + ",\"kernel\":" + Quote(b.kernel) +
+         ",\"bytes_per_vector\":" + Number(b.bytes_per_vector) +
+         ",\"code_bytes_per_vector\":" + Number(b.code_bytes) +
+         ",\"graph_bytes_per_vector\":" + Number(b.graph_bytes) +
+         ",\"rerank_bytes_per_vector\":" + Number(b.rerank_bytes) +
+         ",\"rerank_store\":" + Quote(b.rerank_mapped ? "mmap" : "memory") +
+         ",\"kernel\":" + Quote(b.kernel) +
          ",\"seed\":" + std::to_string(o.seed) + "}";
 }
 
@@ -398,8 +449,12 @@ Status WriteTextFile(const std::string& path, const std::string& text) {
   return Status::OK();
 }
 
+Status RunIvf(const BenchOptions& o);
+
 Status RunBench(const BenchOptions& o) {
+  if (o.index_kind == "ivf") return RunIvf(o);
   OMENDB_ASSIGN_OR_RETURN(Metric metric, ParseMetric(o.metric));
+  OMENDB_ASSIGN_OR_RETURN(Quantization quant, ParseQuantization(o.quant));
   const int threads = util::ResolveThreads(o.threads);
 
   // Problems with output files or the comparison input surface before the
@@ -423,9 +478,9 @@ Status RunBench(const BenchOptions& o) {
 
   std::printf(
       "== omendb bench  dataset=%s  n=%zu dim=%zu queries=%zu metric=%s k=%zu  M=%u "
-      "efConstruction=%u  seed=%" PRIu64 "\n",
+      "efConstruction=%u  quant=%s  seed=%" PRIu64 "\n",
       w.name.c_str(), w.base.rows, w.base.dim, w.queries.rows, MetricName(metric), o.k, o.M,
-      o.ef_construction, o.seed);
+      o.ef_construction, QuantizationName(quant).c_str(), o.seed);
   std::printf("   ground truth: %s\n", w.groundtruth_source.c_str());
   std::fflush(stdout);
 
@@ -440,31 +495,57 @@ Status RunBench(const BenchOptions& o) {
     b.build_s_parallel = secs;
     Note(std::to_string(threads) + "-thread build: " + Fixed(secs, 2) + " s");
   }
+  if (o.rerank_store == "mmap") {
+    if (quant.kind == QuantKind::kNone) {
+      return Status::InvalidArgument("--rerank-store mmap needs a quantized index (--quant)");
+    }
+    const char* tmp = std::getenv("TMPDIR");
+    OMENDB_ASSIGN_OR_RETURN(index, ReloadMapped(*index, tmp != nullptr ? tmp : "/tmp"));
+    Note("re-rank vectors are read in place from a memory-mapped snapshot");
+  }
   b.memory_bytes = index->MemoryBytes();
   b.bytes_per_vector =
       static_cast<double>(b.memory_bytes) / static_cast<double>(std::max<size_t>(index->size(), 1));
   b.kernel = index->KernelName();
+  b.quant = QuantizationName(quant);
+  {
+    const IndexMemory m = index->Memory();
+    const double n = static_cast<double>(std::max<size_t>(index->size(), 1));
+    b.code_bytes = static_cast<double>(m.code_bytes_per_vector);
+    b.graph_bytes = static_cast<double>(m.graph_bytes) / n;
+    b.rerank_bytes = static_cast<double>(m.rerank_bytes) / n;
+    b.rerank_mapped = m.rerank_mapped;
+  }
 
   std::printf(
       "-- search (1 thread, one query per call; QPS = median of %d run(s), each >= %.2f s)\n",
       o.repeat, o.min_time);
   const std::string recall_col = "recall@" + std::to_string(o.k);
-  std::printf("%6s %10s %11s %9s %9s %9s %10s %9s\n", "ef", recall_col.c_str(), "QPS", "mean_us",
-              "p50_us", "p99_us", "dists/q", "allocs/q");
+  std::printf("%6s %6s %10s %11s %9s %9s %9s %10s %9s %9s\n", "ef", "rerank", recall_col.c_str(),
+              "QPS", "mean_us", "p50_us", "p99_us", "dists/q", "exact/q", "allocs/q");
   std::fflush(stdout);
 
   SearchContext ctx;  // one context for the whole sweep, as a server thread would keep
   std::vector<PlotPoint> ours;
+  // Without quantization there is nothing to re-rank: one point per ef.
+  const std::vector<size_t> reranks =
+      quant.kind == QuantKind::kNone ? std::vector<size_t>{0} : o.rerank_list;
   for (size_t ef : o.ef_list) {
-    OMENDB_ASSIGN_OR_RETURN(EfPoint p, MeasureEf(*index, w, o, ef, &ctx));
-    std::printf("%6zu %10.4f %11.1f %9.1f %9.1f %9.1f %10.1f %9.2f\n", p.ef, p.recall, p.qps,
-                p.mean_us, p.p50_us, p.p99_us, p.dists_per_query, p.allocs_per_query);
-    std::fflush(stdout);
-    ours.push_back(PlotPoint{p.recall, p.qps, "ef=" + std::to_string(p.ef)});
-    if (json_out.is_open()) {
-      json_out << JsonLine(w, o, metric, b, p) << '\n';
-      json_out.flush();
-      if (!json_out) return Status::IOError(o.json_path + ": write failed");
+    for (size_t rr : reranks) {
+      OMENDB_ASSIGN_OR_RETURN(EfPoint p, MeasureEf(*index, w, o, ef, rr, &ctx));
+      std::printf("%6zu %6s %10.4f %11.1f %9.1f %9.1f %9.1f %10.1f %9.1f %9.2f\n", p.ef,
+                  rr == 0 ? "auto" : std::to_string(rr).c_str(), p.recall, p.qps, p.mean_us,
+                  p.p50_us, p.p99_us, p.dists_per_query, p.reranked_per_query,
+                  p.allocs_per_query);
+      std::fflush(stdout);
+      std::string label = "ef=" + std::to_string(p.ef);
+      if (reranks.size() > 1) label += ",rr=" + (rr == 0 ? std::string("auto") : std::to_string(rr));
+      ours.push_back(PlotPoint{p.recall, p.qps, label});
+      if (json_out.is_open()) {
+        json_out << JsonLine(w, o, metric, b, p) << '\n';
+        json_out.flush();
+        if (!json_out) return Status::IOError(o.json_path + ": write failed");
+      }
     }
   }
 
@@ -480,6 +561,10 @@ Status RunBench(const BenchOptions& o) {
   }
   std::printf("   memory   : %.1f bytes/vector (index %.2f MiB); kernel %s\n", b.bytes_per_vector,
               static_cast<double>(b.memory_bytes) / (1024.0 * 1024.0), b.kernel.c_str());
+  std::printf("   per vector: %s code %.0f B; graph (records + upper layers) %.1f B; "
+              "re-rank store %.1f B%s\n",
+              b.quant.c_str(), b.code_bytes, b.graph_bytes, b.rerank_bytes,
+              b.rerank_mapped ? " (memory-mapped file, not counted in memory above)" : "");
 
   std::printf("-- best QPS at %s >= target (measured points, no interpolation)\n",
               recall_col.c_str());
@@ -500,6 +585,248 @@ Status RunBench(const BenchOptions& o) {
     text.subtitle = "k=" + std::to_string(o.k) + ", M=" + std::to_string(o.M) +
                     ", efConstruction=" + std::to_string(o.ef_construction) +
                     "; 1 thread, one query per call; omendb kernel " + b.kernel;
+    text.x_label = recall_col;
+    OMENDB_RETURN_IF_ERROR(WriteTextFile(o.plot_path, RenderRecallQpsSvg(all, text)));
+    Note("wrote " + o.plot_path);
+  }
+  if (!o.json_path.empty()) Note("wrote " + o.json_path);
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// --index ivf: an IvfIndex (flat or IVF scan over RaBitQ codes with
+// bound-driven exact re-ranking, docs/design/quant.md) swept over nprobe
+// instead of ef. Same protocol, table and JSON fields as the HNSW sweep
+// where they apply; "dists/q" is the codes scanned per query.
+
+// One IVF point: recall (warm-up pass), counters, then timed passes, as
+// MeasureEf does for the graph.
+Result<EfPoint> MeasureIvf(const IvfIndex& index, const Workload& w, const BenchOptions& o,
+                           size_t nprobe, size_t rerank) {
+  const size_t nq = w.queries.rows, dim = w.queries.dim, k = o.k;
+  std::vector<Neighbor> out(k);
+  auto query = [&](size_t i) { return std::span<const float>(w.queries.row(i), dim); };
+  const IvfSearchParams params{static_cast<uint32_t>(nprobe), rerank};
+  EfPoint pt;
+  pt.ef = nprobe;
+  pt.rerank = rerank;
+
+  size_t hits = 0;
+  auto tw = Clock::now();
+  for (size_t i = 0; i < nq; ++i) {
+    auto r = index.Search(query(i), k, params, out);
+    if (!r.ok()) return r.status().WithContext("search (nprobe=" + std::to_string(nprobe) + ")");
+    const int32_t* gt = w.groundtruth.row(i);
+    for (size_t j = 0; j < *r; ++j) {
+      for (size_t t = 0; t < k; ++t) {
+        if (gt[t] >= 0 && static_cast<VectorId>(gt[t]) == out[j].id) {
+          ++hits;
+          break;
+        }
+      }
+    }
+  }
+  const double warm_s = SecondsSince(tw);
+  pt.recall = static_cast<double>(hits) / static_cast<double>(nq * k);
+
+  uint64_t scanned = 0, lists = 0, reranked = 0;
+  const uint64_t allocs_before = AllocationCount();
+  for (size_t i = 0; i < nq; ++i) {
+    IvfSearchStats stats;
+    auto r = index.Search(query(i), k, params, out, &stats);
+    if (!r.ok()) return r.status();
+    scanned += stats.codes_scanned;
+    lists += stats.lists_probed;
+    reranked += stats.reranked;
+  }
+  pt.allocs_per_query =
+      static_cast<double>(AllocationCount() - allocs_before) / static_cast<double>(nq);
+  pt.dists_per_query = static_cast<double>(scanned) / static_cast<double>(nq);
+  pt.hops_per_query = static_cast<double>(lists) / static_cast<double>(nq);
+  pt.reranked_per_query = static_cast<double>(reranked) / static_cast<double>(nq);
+
+  std::vector<std::vector<double>> runs_latency;
+  for (int rep = 0; rep < o.repeat; ++rep) {
+    std::vector<double> lat;
+    double passes = std::ceil(o.min_time / std::max(warm_s, 1e-6) * 1.1) + 1;
+    lat.reserve(static_cast<size_t>(std::min(passes, 1e8 / static_cast<double>(nq))) * nq);
+    double total = 0;
+    size_t done = 0;
+    while (total < o.min_time || done == 0) {
+      if (lat.capacity() < lat.size() + nq) lat.reserve(lat.size() * 2 + nq);
+      auto tp = Clock::now();
+      for (size_t i = 0; i < nq; ++i) {
+        auto t0 = Clock::now();
+        auto r = index.Search(query(i), k, params, out);
+        auto t1 = Clock::now();
+        if (!r.ok()) return r.status();
+        lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      }
+      total += SecondsSince(tp);
+      done += nq;
+    }
+    pt.qps_runs.push_back(static_cast<double>(done) / total);
+    runs_latency.push_back(std::move(lat));
+  }
+  std::vector<size_t> order(pt.qps_runs.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return pt.qps_runs[a] < pt.qps_runs[b]; });
+  const size_t med = order[order.size() / 2];
+  std::vector<double>& lat = runs_latency[med];
+  pt.qps = pt.qps_runs[med];
+  pt.qps_min = pt.qps_runs[order.front()];
+  pt.qps_max = pt.qps_runs[order.back()];
+  pt.mean_us = std::accumulate(lat.begin(), lat.end(), 0.0) / static_cast<double>(lat.size());
+  std::sort(lat.begin(), lat.end());
+  pt.p50_us = Percentile(lat, 0.50);
+  pt.p99_us = Percentile(lat, 0.99);
+  pt.timed_queries = lat.size();
+  return pt;
+}
+
+std::string IvfJsonLine(const Workload& w, const BenchOptions& o, Metric metric,
+                        const BuildFacts& b, uint32_t nlist, const EfPoint& p) {
+  std::string runs = "[";
+  for (size_t i = 0; i < p.qps_runs.size(); ++i) runs += (i ? "," : "") + Number(p.qps_runs[i]);
+  runs += "]";
+  return "{\"engine\":\"omendb\",\"phase\":\"search\",\"index\":\"ivf\",\"dataset\":" +
+         Quote(w.name) + ",\"n\":" + std::to_string(w.base.rows) +
+         ",\"dim\":" + std::to_string(w.base.dim) + ",\"metric\":" + Quote(MetricName(metric)) +
+         ",\"queries\":" + std::to_string(w.queries.rows) + ",\"k\":" + std::to_string(o.k) +
+         ",\"nlist\":" + std::to_string(nlist) + ",\"nprobe\":" + std::to_string(p.ef) +
+         ",\"quant\":" + Quote(b.quant) + ",\"rerank\":" + std::to_string(p.rerank) +
+         ",\"reranked_per_query\":" + Number(p.reranked_per_query) +
+         ",\"threads\":1,\"recall\":" + Number(p.recall) + ",\"qps\":" + Number(p.qps) +
+         ",\"qps_runs\":" + runs + ",\"mean_us\":" + Number(p.mean_us) +
+         ",\"p50_us\":" + Number(p.p50_us) + ",\"p99_us\":" + Number(p.p99_us) +
+         ",\"allocs_per_query\":" + Number(p.allocs_per_query) +
+         ",\"codes_scanned_per_query\":" + Number(p.dists_per_query) +
+         ",\"lists_probed_per_query\":" + Number(p.hops_per_query) +
+         ",\"timed_queries\":" + std::to_string(p.timed_queries) +
+         ",\"build_s\":" + Number(b.build_s) + ",\"build_threads\":" +
+         std::to_string(b.build_threads) + ",\"bytes_per_vector\":" + Number(b.bytes_per_vector) +
+         ",\"code_bytes_per_vector\":" + Number(b.code_bytes) +
+         ",\"rerank_bytes_per_vector\":" + Number(b.rerank_bytes) +
+         ",\"kernel\":" + Quote(b.kernel) + ",\"seed\":" + std::to_string(o.seed) + "}";
+}
+
+Status RunIvf(const BenchOptions& o) {
+  OMENDB_ASSIGN_OR_RETURN(Metric metric, ParseMetric(o.metric));
+  Quantization quant{QuantKind::kRaBitQ, 4};
+  if (o.quant_given) {
+    OMENDB_ASSIGN_OR_RETURN(quant, ParseQuantization(o.quant));
+    if (quant.kind != QuantKind::kRaBitQ) {
+      return Status::InvalidArgument("--index ivf needs --quant rabitq[:B], got " + o.quant);
+    }
+  }
+  if (o.rerank_store != "memory") {
+    return Status::InvalidArgument("--index ivf keeps its re-rank vectors in memory");
+  }
+  std::ofstream json_out;
+  if (!o.json_path.empty()) {
+    json_out.open(o.json_path, std::ios::trunc);
+    if (!json_out) return Status::IOError(o.json_path + ": cannot create");
+  }
+  std::vector<PlotSeries> peers;
+  if (!o.compare_path.empty()) {
+    OMENDB_ASSIGN_OR_RETURN(peers, ReadPeerCurves(o.compare_path));
+    for (auto& s : peers) {
+      if (s.name.rfind("omendb", 0) == 0) s.name += " [" + o.compare_path + "]";
+    }
+  }
+
+  Workload w;
+  OMENDB_RETURN_IF_ERROR(LoadWorkload(o, metric, &w));
+  std::printf(
+      "== omendb bench  dataset=%s  n=%zu dim=%zu queries=%zu metric=%s k=%zu  index=ivf "
+      "nlist=%s  quant=%s  seed=%" PRIu64 "\n",
+      w.name.c_str(), w.base.rows, w.base.dim, w.queries.rows, MetricName(metric), o.k,
+      o.nlist == 0 ? "auto" : std::to_string(o.nlist).c_str(), QuantizationName(quant).c_str(),
+      o.seed);
+  std::printf("   ground truth: %s\n", w.groundtruth_source.c_str());
+  std::fflush(stdout);
+
+  IvfOptions opt;
+  opt.dim = static_cast<uint32_t>(w.base.dim);
+  opt.metric = metric;
+  opt.quant = quant;
+  opt.nlist = o.nlist;
+  opt.seed = o.seed;
+  OMENDB_ASSIGN_OR_RETURN(auto index, IvfIndex::Create(opt));
+  std::vector<VectorId> ids(w.base.rows);
+  std::iota(ids.begin(), ids.end(), VectorId{0});
+  BuildFacts b;
+  auto t0 = Clock::now();
+  OMENDB_RETURN_IF_ERROR(index->AddBatch(w.base.data, ids).WithContext("build"));
+  b.build_s = SecondsSince(t0);
+  b.build_threads = util::ResolveThreads(0);  // k-means and encoding use every core
+  const IvfMemory m = index->Memory();
+  const double n = static_cast<double>(std::max<size_t>(index->size(), 1));
+  b.memory_bytes = m.total();
+  b.bytes_per_vector = static_cast<double>(m.total()) / n;
+  b.code_bytes = static_cast<double>(m.code_bytes_per_vector);
+  b.rerank_bytes = static_cast<double>(m.rerank_bytes) / n;
+  b.kernel = index->KernelName();
+  b.quant = QuantizationName(quant);
+  Note("build (train + add, " + std::to_string(b.build_threads) + " threads): " +
+       Fixed(b.build_s, 2) + " s, nlist " + std::to_string(index->nlist()));
+
+  std::printf(
+      "-- search (1 thread, one query per call; QPS = median of %d run(s), each >= %.2f s)\n",
+      o.repeat, o.min_time);
+  const std::string recall_col = "recall@" + std::to_string(o.k);
+  std::printf("%6s %6s %10s %11s %9s %9s %9s %10s %9s %9s\n", "nprobe", "rerank",
+              recall_col.c_str(), "QPS", "mean_us", "p50_us", "p99_us", "codes/q", "exact/q",
+              "allocs/q");
+  std::fflush(stdout);
+  std::vector<PlotPoint> ours;
+  for (size_t nprobe : o.nprobe_list) {
+    for (size_t rr : o.rerank_list) {
+      OMENDB_ASSIGN_OR_RETURN(EfPoint p, MeasureIvf(*index, w, o, nprobe, rr));
+      std::printf("%6zu %6s %10.4f %11.1f %9.1f %9.1f %9.1f %10.1f %9.1f %9.2f\n", p.ef,
+                  rr == 0 ? "auto" : std::to_string(rr).c_str(), p.recall, p.qps, p.mean_us,
+                  p.p50_us, p.p99_us, p.dists_per_query, p.reranked_per_query,
+                  p.allocs_per_query);
+      std::fflush(stdout);
+      std::string label = "nprobe=" + std::to_string(p.ef);
+      if (o.rerank_list.size() > 1) {
+        label += ",rr=" + (rr == 0 ? std::string("auto") : std::to_string(rr));
+      }
+      ours.push_back(PlotPoint{p.recall, p.qps, label});
+      if (json_out.is_open()) {
+        json_out << IvfJsonLine(w, o, metric, b, index->nlist(), p) << '\n';
+        json_out.flush();
+        if (!json_out) return Status::IOError(o.json_path + ": write failed");
+      }
+    }
+  }
+
+  std::printf("-- build (nlist=%u)\n", index->nlist());
+  std::printf("   %d threads: %7.2f s  (%.0f vectors/s)\n", b.build_threads, b.build_s,
+              static_cast<double>(w.base.rows) / b.build_s);
+  std::printf("   memory   : %.1f bytes/vector (index %.2f MiB); kernel %s\n", b.bytes_per_vector,
+              static_cast<double>(b.memory_bytes) / (1024.0 * 1024.0), b.kernel.c_str());
+  std::printf("   per vector: %s codes %.0f B (FastScan block share + 1-bit factors + full code); "
+              "re-rank store %.1f B\n",
+              b.quant.c_str(), b.code_bytes, b.rerank_bytes);
+  std::printf("-- best QPS at %s >= target (measured points, no interpolation)\n",
+              recall_col.c_str());
+  std::printf("   %-24s %-26s %-26s %s\n", "engine", ">=0.90", ">=0.95", ">=0.99");
+  std::vector<PlotSeries> all;
+  all.push_back(PlotSeries{"omendb-ivf", ours});
+  all.insert(all.end(), peers.begin(), peers.end());
+  for (const auto& s : all) {
+    std::printf("   %-24s %-26s %-26s %s\n", s.name.c_str(), BestCell(s.points, 0.90).c_str(),
+                BestCell(s.points, 0.95).c_str(), BestCell(s.points, 0.99).c_str());
+  }
+  std::fflush(stdout);
+  if (!o.plot_path.empty()) {
+    PlotText text;
+    text.title = "Recall vs QPS: " + w.name + " (n=" + std::to_string(w.base.rows) +
+                 ", d=" + std::to_string(w.base.dim) + ", " + MetricName(metric) + ")";
+    text.subtitle = "k=" + std::to_string(o.k) + ", IVF nlist=" + std::to_string(index->nlist()) +
+                    ", " + b.quant + "; 1 thread, one query per call; omendb kernel " + b.kernel;
     text.x_label = recall_col;
     OMENDB_RETURN_IF_ERROR(WriteTextFile(o.plot_path, RenderRecallQpsSvg(all, text)));
     Note("wrote " + o.plot_path);
@@ -553,6 +880,33 @@ Command AddBenchCommand(CLI::App& parent) {
       ->delimiter(',')
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  auto* quant_opt =
+      app->add_option("--quant", o->quant,
+                      "Quantization of the graph walk: none, fp16, sq8 or rabitq:B (B = 1..9); "
+                      "--index ivf needs rabitq:B (default there rabitq:4)")
+          ->capture_default_str();
+  app->add_option("--index", o->index_kind,
+                  "Index to benchmark: hnsw (graph, ef sweep) or ivf (IVF/flat scan over RaBitQ "
+                  "codes, nprobe sweep)")
+      ->check(CLI::IsMember({"hnsw", "ivf"}))
+      ->capture_default_str();
+  app->add_option("--nlist", o->nlist, "--index ivf: lists (0 = about 4 sqrt(n); 1 = flat scan)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 1u << 24));
+  app->add_option("--nprobe", o->nprobe_list,
+                  "--index ivf: comma-separated nprobe values to sweep (instead of --ef)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24));
+  app->add_option("--rerank", o->rerank_list,
+                  "Comma-separated re-rank counts to sweep per ef (quantized only; 0 = auto)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("--rerank-store", o->rerank_store,
+                  "Where a quantized index keeps its full-precision vectors: memory, or mmap "
+                  "(saved to $TMPDIR and read in place from the mapped file)")
+      ->check(CLI::IsMember({"memory", "mmap"}))
+      ->capture_default_str();
   app->add_option("--metric", o->metric, "Distance: l2, ip or cosine")
       ->capture_default_str()
       ->check([](const std::string& s) -> std::string {
@@ -579,8 +933,9 @@ Command AddBenchCommand(CLI::App& parent) {
                   "peerbench JSON-lines output whose engines are added to the plot and summary");
   app->add_flag("--no-parallel-build", o->no_parallel_build, "Skip the timing-only parallel build");
 
-  return Command{app, [o, n]() {
+  return Command{app, [o, n, quant_opt]() {
                    o->n_given = n->count() > 0;
+                   o->quant_given = quant_opt->count() > 0;
                    return RunBench(*o);
                  }};
 }

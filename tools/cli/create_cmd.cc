@@ -18,6 +18,7 @@ struct CreateOptions {
   uint32_t M = 16;
   uint32_t ef_construction = 200;
   uint64_t seed = 42;
+  std::string quant = "none";
 };
 
 Status RunCreate(const CreateOptions& o) {
@@ -27,6 +28,7 @@ Status RunCreate(const CreateOptions& o) {
   co.M = o.M;
   co.ef_construction = o.ef_construction;
   co.seed = o.seed;
+  OMENDB_ASSIGN_OR_RETURN(co.quant, ParseQuantization(o.quant));
 
   DbOptions dbo;
   dbo.create_if_missing = true;
@@ -43,9 +45,9 @@ Status RunCreate(const CreateOptions& o) {
   char line[512];
   std::snprintf(line, sizeof line,
                 "created collection '%s' in %s: dim %u, metric %s, M %u, ef_construction %u, "
-                "seed %" PRIu64 "\n",
+                "seed %" PRIu64 ", quantization %s\n",
                 o.collection.c_str(), o.dir.c_str(), co.dim, MetricName(co.metric), co.M,
-                co.ef_construction, co.seed);
+                co.ef_construction, co.seed, QuantizationName(co.quant).c_str());
   return WriteOut(stdout, line);
 }
 
@@ -70,6 +72,10 @@ Command AddCreateCommand(CLI::App& parent) {
   app->add_option("--ef-construction", o->ef_construction, "Beam width while inserting")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app->add_option("--quant", o->quant,
+                  "Quantized graph walk with exact re-ranking: none, fp16, sq8 or rabitq:B "
+                  "(B = 1..9)")
+      ->capture_default_str();
   app->add_option("--seed", o->seed, "Seed of the graph's level sampling")
       ->capture_default_str()
       ->check(kNotNegative);

@@ -27,7 +27,11 @@ std::string Text(const DB& db, const DbStats& st) {
     o += "collection '" + c.name + "'\n";
     o += "  dim " + std::to_string(co.dim) + ", metric " + MetricName(co.metric) + ", M " +
          std::to_string(co.M) + ", ef_construction " + std::to_string(co.ef_construction) +
-         ", seed " + std::to_string(co.seed) + "\n";
+         ", seed " + std::to_string(co.seed) + ", quantization " + QuantizationName(co.quant) +
+         (co.quant.kind == QuantKind::kNone ? ""
+          : c.quant_trained                 ? " (trained)"
+                                            : " (not trained yet)") +
+         "\n";
     o += "  vectors:           " + std::to_string(c.live) + "\n";
     o += "  deleted:           " + std::to_string(c.deleted) + " (not yet reclaimed)\n";
     o += "  memory:            " + HumanBytes(c.memory_bytes) + "\n";
@@ -56,6 +60,10 @@ std::string Json(const DB& db, const DbStats& st) {
     util::AppendJsonUint(&o, c.options.dim);
     o += ",\"metric\":";
     util::AppendJsonString(&o, MetricName(c.options.metric));
+    o += ",\"quant\":";
+    util::AppendJsonString(&o, QuantizationName(c.options.quant));
+    o += ",\"quant_trained\":";
+    o += c.quant_trained ? "true" : "false";
     o += ",\"M\":";
     util::AppendJsonUint(&o, c.options.M);
     o += ",\"ef_construction\":";
