@@ -12,8 +12,11 @@
 # recall@10 >= 0.90 / 0.95 / 0.99 and OmenDB's ratio to it. Results go to
 # build/peers/<dataset>/. Set EF_LIST to change the sweep, MAX_QUERIES to use
 # only the first N queries, PEERBENCH_DIR to use another peerbench checkout,
-# OMENDB_ARGS to pass more options to `omendb bench` (e.g. "--quant sq8
-# --rerank 0,10,20"), TAG to name the output folder build/peers/<dataset><TAG>.
+# OMENDB_CONFIGS to measure several OmenDB configurations per round ('|'
+# between their extra `omendb bench` options, e.g. "|--quant sq8|--quant
+# rabitq:4": float, SQ8 and 4-bit RaBitQ; default one float run),
+# PEER_THREADS for peerbench's second, parallel build (1 skips it), TAG to
+# name the output folder build/peers/<dataset><TAG>.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -26,7 +29,9 @@ name="$(basename "$data")"
 qopt=()
 [ -n "${MAX_QUERIES:-}" ] && qopt=(--max-queries "$MAX_QUERIES")
 out="$root/build/peers/$name${TAG:-}"
-read -r -a extra <<< "${OMENDB_ARGS:-}"
+IFS="|" read -r -a configs <<< "${OMENDB_CONFIGS:-}"
+[ ${#configs[@]} -eq 0 ] && configs=("")
+rm -f "$out"/omendb*.jsonl "$out"/omendb*.args
 mkdir -p "$out"
 
 omendb="$root/build/release/omendb"
@@ -42,11 +47,15 @@ fi
 
 for r in $(seq 1 "$rounds"); do
   echo "peers.sh: round $r/$rounds: peerbench ($engines)" >&2
-  "$pb/peerbench" "$data" --engines "$engines" --threads 2 --repeat 3 --no-serialize \
-      --ef-list "$ef_list" "${qopt[@]}" > "$out/peer_$r.txt"
+  "$pb/peerbench" "$data" --engines "$engines" --threads "${PEER_THREADS:-2}" --repeat 3 \
+      --no-serialize --ef-list "$ef_list" "${qopt[@]}" > "$out/peer_$r.txt"
   grep '^{' "$out/peer_$r.txt" > "$out/peer_$r.jsonl"
-  echo "peers.sh: round $r/$rounds: omendb" >&2
-  "$omendb" bench --data "$data" --threads 2 --repeat 3 --ef "$ef_list" "${qopt[@]}" \
-      "${extra[@]}" --json "$out/omendb_$r.jsonl" > "$out/omendb_$r.txt"
+  for i in "${!configs[@]}"; do
+    read -r -a extra <<< "${configs[$i]}"
+    echo "peers.sh: round $r/$rounds: omendb ${configs[$i]}" >&2
+    printf '%s\n' "${configs[$i]}" > "$out/omendb$i.args"
+    "$omendb" bench --data "$data" --threads 2 --repeat 3 --ef "$ef_list" "${qopt[@]}" \
+        "${extra[@]}" --json "$out/omendb${i}_$r.jsonl" > "$out/omendb${i}_$r.txt"
+  done
 done
 /usr/bin/python3 "$here/compare.py" "$out" "$rounds" | tee "$out/summary.txt"

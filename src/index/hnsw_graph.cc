@@ -642,23 +642,26 @@ size_t HnswGraph::Rerank(const char* base, const float* q, size_t k, size_t n, s
   Candidate* best = s.exact.data();
   const Candidate* pool = s.pool.data();
   const size_t row = static_cast<size_t>(opt_.dim) * sizeof(float);
+  size_t size = 0;
+  // RaBitQ paper section 4: a candidate whose lower bound is already beyond
+  // the k-th exact distance cannot enter the result. The k-th distance only
+  // falls, so a candidate pruned when its load would be issued stays pruned.
+  auto pruned = [&](size_t i) {
+    return size == k && codec.lower != nullptr &&
+           codec.lower(op.state, Code(base, pool[i].slot), pool[i].dist) >= best[k - 1].dist;
+  };
   auto prefetch = [&](size_t i) {
+    if (pruned(i)) return;  // a full vector is dozens of cache lines: skip dead loads
     const char* p = reinterpret_cast<const char*>(RawVec(base, pool[i].slot));
     for (size_t off = 0; off < row; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
   };
   // The full-precision vectors are cold (they are not read by the walk):
   // keep two candidates' loads in flight ahead of the one being measured.
   for (size_t i = 0; i < std::min<size_t>(limit, 2); ++i) prefetch(i);
-  size_t size = 0;
   for (size_t i = 0; i < limit; ++i) {
     if (i + 2 < limit) prefetch(i + 2);
     const Candidate c = pool[i];
-    // RaBitQ paper section 4: a candidate whose lower bound is already
-    // beyond the k-th exact distance cannot enter the result.
-    if (size == k && codec.lower != nullptr &&
-        codec.lower(op.state, Code(base, c.slot), c.dist) >= best[k - 1].dist) {
-      continue;
-    }
+    if (pruned(i)) continue;
     const float d = Distance(q, RawVec(base, c.slot));
     ++*exact;
     if (size < k || d < best[size - 1].dist) BeamInsert(best, &size, k, {d, c.slot});

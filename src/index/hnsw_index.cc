@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "index/hnsw_graph.h"
+#include "index/search_batch.h"
 #include "util/thread_pool.h"
 
 namespace omendb {
@@ -200,33 +201,11 @@ Status HnswIndex::SearchBatch(std::span<const float> queries, size_t k, size_t e
 Status HnswIndex::SearchBatch(std::span<const float> queries, size_t k,
                               const SearchParams& params, std::span<Neighbor> out,
                               std::span<uint32_t> counts, int num_threads) const {
-  const size_t dim = graph_->options().dim;
-  if (queries.size() % dim != 0) {
-    return Status::InvalidArgument("query batch of " + std::to_string(queries.size()) +
-                                   " floats is not a multiple of dim " + std::to_string(dim));
-  }
-  const size_t nq = queries.size() / dim;
-  if (out.size() < nq * k || counts.size() < nq) {
-    return Status::InvalidArgument("output buffers too small for " + std::to_string(nq) +
-                                   " queries x k = " + std::to_string(k));
-  }
-  std::atomic<bool> failed{false};
-  Status first_error;
-  std::mutex error_mu;
-  util::ParallelFor(nq, num_threads, 16, [&](size_t i, int) {
-    auto r = Search(queries.subspan(i * dim, dim), k, params, out.subspan(i * k, k));
-    if (r.ok()) {
-      counts[i] = static_cast<uint32_t>(*r);
-      return;
-    }
-    counts[i] = 0;
-    if (!failed.exchange(true)) {
-      std::lock_guard lock(error_mu);
-      first_error = r.status().WithContext("query " + std::to_string(i));
-    }
-  });
-  std::lock_guard lock(error_mu);
-  return first_error;
+  return index_internal::SearchBatchOver(
+      queries, graph_->options().dim, k, out, counts, num_threads,
+      [&](std::span<const float> query, std::span<Neighbor> result) {
+        return Search(query, k, params, result);
+      });
 }
 
 Status HnswIndex::Save(const std::function<Status(std::string_view)>& sink) const {

@@ -45,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "index/search_batch.h"
 #include "index/validate.h"
 #include "quant/rabitq.h"
 #include "simd/distance.h"
@@ -159,6 +160,21 @@ struct Cand {
 };
 inline bool CandLess(const Cand& a, const Cand& b) {
   return a.est < b.est || (a.est == b.est && a.row < b.row);
+}
+
+// Offers x to the max-heap heap[0..*n) (by `less`) that keeps the `cap`
+// smallest items seen: appended while there is room, otherwise swapped in
+// for the largest if smaller than it.
+template <class T, class Less>
+inline void PushBounded(T* heap, size_t* n, size_t cap, const T& x, Less less) {
+  if (*n < cap) {
+    heap[(*n)++] = x;
+    std::push_heap(heap, heap + *n, less);
+  } else if (less(x, heap[0])) {
+    std::pop_heap(heap, heap + *n, less);
+    heap[*n - 1] = x;
+    std::push_heap(heap, heap + *n, less);
+  }
 }
 
 // Per-thread search state, grown to the largest index searched and reused:
@@ -381,27 +397,12 @@ Result<size_t> IvfIndex::Impl::Search(std::span<const float> query, size_t k,
         const uint32_t row = list.rows[mi];
         if (fixed) {
           const Cand c{est, row};
-          if (cn < keep) {
-            cands[cn++] = c;
-            std::push_heap(cands, cands + cn, CandLess);
-          } else if (CandLess(c, cands[0])) {
-            std::pop_heap(cands, cands + cn, CandLess);
-            cands[cn - 1] = c;
-            std::push_heap(cands, cands + cn, CandLess);
-          }
+          PushBounded(cands, &cn, keep, c, CandLess);
           continue;
         }
         // [RBQ24 4]: the lower bound beats the k-th exact distance, re-rank.
-        const Hit h{Exact(q, row), ids[row]};
         ++st.reranked;
-        if (hn < k) {
-          heap[hn++] = h;
-          std::push_heap(heap, heap + hn, HitLess);
-        } else if (HitLess(h, heap[0])) {
-          std::pop_heap(heap, heap + hn, HitLess);
-          heap[hn - 1] = h;
-          std::push_heap(heap, heap + hn, HitLess);
-        }
+        PushBounded(heap, &hn, k, Hit{Exact(q, row), ids[row]}, HitLess);
       }
     }
   }
@@ -411,16 +412,8 @@ Result<size_t> IvfIndex::Impl::Search(std::span<const float> query, size_t k,
       if (i + 2 < cn) {
         __builtin_prefetch(vectors.data() + size_t{cands[i + 2].row} * dim);
       }
-      const Hit h{Exact(q, row), ids[row]};
       ++st.reranked;
-      if (hn < k) {
-        heap[hn++] = h;
-        std::push_heap(heap, heap + hn, HitLess);
-      } else if (HitLess(h, heap[0])) {
-        std::pop_heap(heap, heap + hn, HitLess);
-        heap[hn - 1] = h;
-        std::push_heap(heap, heap + hn, HitLess);
-      }
+      PushBounded(heap, &hn, k, Hit{Exact(q, row), ids[row]}, HitLess);
     }
   }
   std::sort_heap(heap, heap + hn, HitLess);
@@ -531,34 +524,11 @@ Result<size_t> IvfIndex::Search(std::span<const float> query, size_t k,
 Status IvfIndex::SearchBatch(std::span<const float> queries, size_t k,
                              const IvfSearchParams& params, std::span<Neighbor> out,
                              std::span<uint32_t> counts, int num_threads) const {
-  const size_t dim = impl_->opt.dim;
-  if (queries.size() % dim != 0) {
-    return Status::InvalidArgument("query batch of " + std::to_string(queries.size()) +
-                                   " floats is not a multiple of dim " + std::to_string(dim));
-  }
-  const size_t nq = queries.size() / dim;
-  if (out.size() < nq * k || counts.size() < nq) {
-    return Status::InvalidArgument("output buffers too small for " + std::to_string(nq) +
-                                   " queries x k = " + std::to_string(k));
-  }
-  std::atomic<bool> failed{false};
-  Status first_error;
-  std::mutex error_mu;
-  util::ParallelFor(nq, num_threads, 16, [&](size_t i, int) {
-    auto r = impl_->Search(queries.subspan(i * dim, dim), k, params, out.subspan(i * k, k),
-                           nullptr);
-    if (r.ok()) {
-      counts[i] = static_cast<uint32_t>(*r);
-      return;
-    }
-    counts[i] = 0;
-    if (!failed.exchange(true)) {
-      std::lock_guard lock(error_mu);
-      first_error = r.status().WithContext("query " + std::to_string(i));
-    }
-  });
-  std::lock_guard lock(error_mu);
-  return first_error;
+  return index_internal::SearchBatchOver(
+      queries, impl_->opt.dim, k, out, counts, num_threads,
+      [&](std::span<const float> query, std::span<Neighbor> result) {
+        return impl_->Search(query, k, params, result, nullptr);
+      });
 }
 
 size_t IvfIndex::size() const { return impl_->ids.size(); }

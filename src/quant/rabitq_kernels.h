@@ -78,7 +78,9 @@ inline size_t CodeBytesOf(uint32_t dp, uint32_t bits) {
 }
 
 // Prefetches every cache line of one code (hint only; never faults).
-inline void PrefetchCode(const uint8_t* code, size_t bytes) {
+// always_inline: GCC treats an out-of-line function made only of prefetches
+// as const and deletes calls to it, prefetches and all.
+__attribute__((always_inline)) inline void PrefetchCode(const uint8_t* code, size_t bytes) {
   constexpr uintptr_t kLine = 64;
   const uintptr_t first = reinterpret_cast<uintptr_t>(code) & ~(kLine - 1);
   const uintptr_t last = (reinterpret_cast<uintptr_t>(code) + bytes - 1) & ~(kLine - 1);

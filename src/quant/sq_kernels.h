@@ -22,14 +22,16 @@
 
 #include "quant/codec.h"
 #include "simd/distance.h"
+#include "simd/kernels_internal.h"
 
 namespace omendb::quant {
 
 // Issues a T0 prefetch for every 64-byte cache line overlapping
 // code[0..bytes). Like simd::PrefetchVector but for byte-sized codes; plain
 // SSE, so callable from generic and ISA-targeted code alike. Prefetches never
-// fault, so `bytes` may run past what the caller owns.
-inline void PrefetchCode(const uint8_t* code, size_t bytes) {
+// fault, so `bytes` may run past what the caller owns. always_inline, like
+// simd::PrefetchVector: a call GCC has not inlined is dropped as const.
+__attribute__((always_inline)) inline void PrefetchCode(const uint8_t* code, size_t bytes) {
   if (bytes == 0) return;
   constexpr uintptr_t kLine = 64;
   const uintptr_t first = reinterpret_cast<uintptr_t>(code) & ~(kLine - 1);
@@ -62,6 +64,9 @@ struct Fp16QueryState {
   const float* q;
   size_t dim;
 };
+
+// Bytes of one code the batch kernels prefetch: the dim halves.
+inline size_t PrefetchBytes(const Fp16QueryState* st) { return 2 * st->dim; }
 
 // One ISA's fp16 kernels. `ip` returns 1 - <q, x> (the inner-product and
 // cosine distance); `l2` the squared L2 distance to the decoded code.
@@ -137,6 +142,8 @@ struct alignas(64) Sq8QueryState {
   uint32_t reserved;
 };
 static_assert(sizeof(Sq8QueryState) == 64);
+
+inline size_t PrefetchBytes(const Sq8QueryState* st) { return st->prefetch_bytes; }
 
 inline const void* Sq8Weights(const Sq8QueryState* st) { return st + 1; }
 inline void* Sq8Weights(Sq8QueryState* st) { return st + 1; }
@@ -225,5 +232,32 @@ const Sq8Kernels* Sq8KernelsFor(simd::Isa isa);
 // kAvx512 with VNNI, otherwise AVX2 at kAvx2 or kAvx512, otherwise scalar.
 // Computed once.
 const Sq8Kernels& BestSq8Kernels();
+
+// ---------------------------------------------------------------------------
+// The batch loop
+
+// The loop of every fp16 and SQ8 batch kernel: out[i] = kDist(state,
+// codes[i]), the same per-code kernel as the table's single form, so batch
+// results equal single results bit for bit. Graph neighbours' codes are
+// scattered, so each is likely a cache miss: every line of the code
+// simd::kPrefetchAhead positions ahead (PrefetchBytes of the State) is
+// requested while the current one is computed.
+//
+// always_inline and generic: an ISA file wraps it in a batch kernel with its
+// target attribute plus `flatten`, which inlines its targeted kDist into the
+// loop once the loop is inlined there. (kDist cannot be always_inline
+// instead: GCC would inline it into this generic template first and fail on
+// the target mismatch.)
+template <class State, CodeDistFn kDist>
+__attribute__((always_inline)) inline void CodeBatchLoop(const void* state,
+                                                         const uint8_t* const* codes, size_t n,
+                                                         float* out) {
+  const size_t bytes = PrefetchBytes(static_cast<const State*>(state));
+  for (size_t i = 0; i < n && i < simd::kPrefetchAhead; ++i) PrefetchCode(codes[i], bytes);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + simd::kPrefetchAhead < n) PrefetchCode(codes[i + simd::kPrefetchAhead], bytes);
+    out[i] = kDist(state, codes[i]);
+  }
+}
 
 }  // namespace omendb::quant

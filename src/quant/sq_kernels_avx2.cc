@@ -8,36 +8,20 @@
 #include <cstring>
 
 #include "quant/sq_kernels.h"
+#include "simd/avx2_helpers.h"
 #include "simd/kernels_internal.h"
 
 #define OMENDB_AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define OMENDB_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+// A batch kernel: CodeBatchLoop (sq_kernels.h) with the single kernel inlined.
+#define OMENDB_AVX2_BATCH __attribute__((target("avx2,fma,f16c"), flatten))
 
 namespace omendb::quant {
 namespace {
 
-// Eight -1s then eight 0s: loading 8 ints starting at kTailMask + 8 - r gives a
-// mask whose first r lanes are set, for _mm256_maskload_ps.
-alignas(64) constexpr int32_t kTailMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                               0,  0,  0,  0,  0,  0,  0,  0};
-
-OMENDB_AVX2_INLINE float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// One accumulation step of the chosen distance on 8 lanes.
-template <bool kL2>
-OMENDB_AVX2_INLINE __m256 Step(__m256 acc, __m256 q, __m256 x) {
-  if constexpr (kL2) {
-    const __m256 d = _mm256_sub_ps(q, x);
-    return _mm256_fmadd_ps(d, d, acc);
-  } else {
-    return _mm256_fmadd_ps(q, x, acc);
-  }
-}
+using simd::avx2::HorizontalSum;
+using simd::avx2::Step;
+using simd::avx2::TailMask;
 
 // 8 halves at p (any alignment) widened to floats.
 OMENDB_AVX2_INLINE __m256 LoadHalves(const uint8_t* p) {
@@ -81,10 +65,10 @@ OMENDB_AVX2_INLINE float Fp16Distance(const float* q, const uint8_t* code, size_
     const size_t r = dim - i;
     alignas(16) uint8_t tail[16] = {};
     std::memcpy(tail, code + 2 * i, 2 * r);
-    const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + 8 - r));
+    const __m256i mask = TailMask(r);
     acc3 = Step<kL2>(acc3, _mm256_maskload_ps(q + i, mask), LoadHalves(tail));
   }
-  return HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  return HorizontalSum(acc0, acc1, acc2, acc3);
 }
 
 OMENDB_AVX2_TARGET float Fp16L2(const void* s, const uint8_t* code) {
@@ -95,33 +79,6 @@ OMENDB_AVX2_TARGET float Fp16L2(const void* s, const uint8_t* code) {
 OMENDB_AVX2_TARGET float Fp16Ip(const void* s, const uint8_t* code) {
   const auto* st = static_cast<const Fp16QueryState*>(s);
   return 1.0f - Fp16Distance<false>(st->q, code, st->dim);
-}
-
-// Graph neighbours' codes are scattered, so each is likely a cache miss:
-// request every line of the code kPrefetchAhead positions ahead while
-// computing the current one. Uses the same inlined distance as the single
-// kernel, so results are bit-identical.
-template <bool kL2>
-OMENDB_AVX2_INLINE void Fp16Batch(const void* s, const uint8_t* const* codes, size_t n,
-                                  float* out) {
-  const auto* st = static_cast<const Fp16QueryState*>(s);
-  const size_t bytes = 2 * st->dim;
-  for (size_t i = 0; i < n && i < simd::kPrefetchAhead; ++i) PrefetchCode(codes[i], bytes);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + simd::kPrefetchAhead < n) PrefetchCode(codes[i + simd::kPrefetchAhead], bytes);
-    out[i] = kL2 ? Fp16Distance<true>(st->q, codes[i], st->dim)
-                 : 1.0f - Fp16Distance<false>(st->q, codes[i], st->dim);
-  }
-}
-
-OMENDB_AVX2_TARGET void Fp16L2Batch(const void* s, const uint8_t* const* codes, size_t n,
-                                    float* out) {
-  Fp16Batch<true>(s, codes, n, out);
-}
-
-OMENDB_AVX2_TARGET void Fp16IpBatch(const void* s, const uint8_t* const* codes, size_t n,
-                                    float* out) {
-  Fp16Batch<false>(s, codes, n, out);
 }
 
 // ---------------------------------------------------------------- SQ8
@@ -166,7 +123,7 @@ OMENDB_AVX2_INLINE float Sq8Dot(const Sq8QueryState* st, const uint8_t* code) {
     i += 8;
   }
   if (i < dim) acc3 = _mm256_fmadd_ps(_mm256_load_ps(w + i), LoadCodes(code + i), acc3);
-  return HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  return HorizontalSum(acc0, acc1, acc2, acc3);
 }
 
 OMENDB_AVX2_TARGET float Sq8L2(const void* s, const uint8_t* code) {
@@ -179,37 +136,29 @@ OMENDB_AVX2_TARGET float Sq8Ip(const void* s, const uint8_t* code) {
   return Sq8IpFrom(st, Sq8Dot(st, code));
 }
 
-// Prefetches kPrefetchAhead codes ahead, as Fp16Batch; same inlined
-// arithmetic as the single kernels, so results are bit-identical.
-template <bool kL2>
-OMENDB_AVX2_INLINE void Sq8Batch(const void* s, const uint8_t* const* codes, size_t n,
-                                 float* out) {
-  const auto* st = static_cast<const Sq8QueryState*>(s);
-  const size_t bytes = st->prefetch_bytes;
-  for (size_t i = 0; i < n && i < simd::kPrefetchAhead; ++i) PrefetchCode(codes[i], bytes);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + simd::kPrefetchAhead < n) PrefetchCode(codes[i + simd::kPrefetchAhead], bytes);
-    const float qx = Sq8Dot(st, codes[i]);
-    out[i] = kL2 ? Sq8L2From(st, qx, codes[i]) : Sq8IpFrom(st, qx);
-  }
+// The batch kernels: CodeBatchLoop over a single kernel, which `flatten`
+// inlines, so batch and single results are bit-identical.
+template <class State, CodeDistFn kDist>
+OMENDB_AVX2_BATCH void Batch(const void* s, const uint8_t* const* codes, size_t n, float* out) {
+  CodeBatchLoop<State, kDist>(s, codes, n, out);
 }
 
-OMENDB_AVX2_TARGET void Sq8L2Batch(const void* s, const uint8_t* const* codes, size_t n,
-                                   float* out) {
-  Sq8Batch<true>(s, codes, n, out);
-}
-
-OMENDB_AVX2_TARGET void Sq8IpBatch(const void* s, const uint8_t* const* codes, size_t n,
-                                   float* out) {
-  Sq8Batch<false>(s, codes, n, out);
-}
-
-constexpr Fp16Kernels kFp16Avx2{simd::Isa::kAvx2, "avx2", &Fp16L2, &Fp16Ip, &Fp16L2Batch,
-                                &Fp16IpBatch};
+constexpr Fp16Kernels kFp16Avx2{simd::Isa::kAvx2,
+                                "avx2",
+                                &Fp16L2,
+                                &Fp16Ip,
+                                &Batch<Fp16QueryState, &Fp16L2>,
+                                &Batch<Fp16QueryState, &Fp16Ip>};
 // The float preparation is the portable one: ~100 ns at dim 128 (measured),
 // small next to a search.
-constexpr Sq8Kernels kSq8Avx2{simd::Isa::kAvx2, "avx2",  Sq8QueryForm::kFloat, &Sq8PrepareFloat,
-                              &Sq8L2,           &Sq8Ip,  &Sq8L2Batch,          &Sq8IpBatch};
+constexpr Sq8Kernels kSq8Avx2{simd::Isa::kAvx2,
+                              "avx2",
+                              Sq8QueryForm::kFloat,
+                              &Sq8PrepareFloat,
+                              &Sq8L2,
+                              &Sq8Ip,
+                              &Batch<Sq8QueryState, &Sq8L2>,
+                              &Batch<Sq8QueryState, &Sq8Ip>};
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "quant/sq_kernels.h"
+#include "simd/avx512_helpers.h"
 #include "simd/kernels_internal.h"
 
 #define OMENDB_AVX512_TARGET \
@@ -24,31 +25,18 @@
 #define OMENDB_VNNI_INLINE                                                                   \
   __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma,avx2"),          \
                  always_inline)) inline
+// Batch kernels: CodeBatchLoop (sq_kernels.h) with the single kernel inlined.
+#define OMENDB_AVX512_BATCH \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,avx2"), flatten))
+#define OMENDB_VNNI_BATCH \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,fma,avx2"), flatten))
 
 namespace omendb::quant {
 namespace {
 
-// Sum of the 16 lanes, halving with extractf32x8 (AVX-512 DQ) rather than
-// _mm512_reduce_add_ps, whose GCC 12 expansion triggers a false
-// -Wuninitialized (see simd/kernels_avx512.cc).
-OMENDB_AVX512_INLINE float ReduceAdd(__m512 v) {
-  const __m256 s8 = _mm256_add_ps(_mm512_extractf32x8_ps(v, 0), _mm512_extractf32x8_ps(v, 1));
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-  return _mm_cvtss_f32(s4);
-}
-
-// One accumulation step of the chosen distance on 16 lanes.
-template <bool kL2>
-OMENDB_AVX512_INLINE __m512 Step(__m512 acc, __m512 q, __m512 x) {
-  if constexpr (kL2) {
-    const __m512 d = _mm512_sub_ps(q, x);
-    return _mm512_fmadd_ps(d, d, acc);
-  } else {
-    return _mm512_fmadd_ps(q, x, acc);
-  }
-}
+using simd::avx512::FirstLanes;
+using simd::avx512::ReduceAdd;
+using simd::avx512::Step;
 
 // 16 halves widened to floats. Not _mm512_cvtph_ps: GCC 12 expands it with
 // an _mm512_undefined_ps() pass-through and then warns (-Wmaybe-uninitialized,
@@ -95,11 +83,11 @@ OMENDB_AVX512_INLINE float Fp16Distance(const float* q, const uint8_t* code, siz
     // Masked loads touch only the r valid lanes (faults on the rest are
     // suppressed), so neither the query nor the code is read past its end;
     // masked-off lanes are 0.0 in both and add 0 to either distance.
-    const auto mask = static_cast<__mmask16>((1u << (dim - i)) - 1u);
+    const __mmask16 mask = FirstLanes(dim - i);
     const __m256i h = _mm256_maskz_loadu_epi16(mask, code + 2 * i);
     acc3 = Step<kL2>(acc3, _mm512_maskz_loadu_ps(mask, q + i), HalvesToFloats(h));
   }
-  return ReduceAdd(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+  return ReduceAdd(acc0, acc1, acc2, acc3);
 }
 
 OMENDB_AVX512_TARGET float Fp16L2(const void* s, const uint8_t* code) {
@@ -112,31 +100,12 @@ OMENDB_AVX512_TARGET float Fp16Ip(const void* s, const uint8_t* code) {
   return 1.0f - Fp16Distance<false>(st->q, code, st->dim);
 }
 
-// Graph neighbours' codes are scattered, so each is likely a cache miss:
-// request every line of the code kPrefetchAhead positions ahead while
-// computing the current one. Same inlined distance as the single kernel, so
-// results are bit-identical.
-template <bool kL2>
-OMENDB_AVX512_INLINE void Fp16Batch(const void* s, const uint8_t* const* codes, size_t n,
-                                    float* out) {
-  const auto* st = static_cast<const Fp16QueryState*>(s);
-  const size_t bytes = 2 * st->dim;
-  for (size_t i = 0; i < n && i < simd::kPrefetchAhead; ++i) PrefetchCode(codes[i], bytes);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + simd::kPrefetchAhead < n) PrefetchCode(codes[i + simd::kPrefetchAhead], bytes);
-    out[i] = kL2 ? Fp16Distance<true>(st->q, codes[i], st->dim)
-                 : 1.0f - Fp16Distance<false>(st->q, codes[i], st->dim);
-  }
-}
-
-OMENDB_AVX512_TARGET void Fp16L2Batch(const void* s, const uint8_t* const* codes, size_t n,
-                                      float* out) {
-  Fp16Batch<true>(s, codes, n, out);
-}
-
-OMENDB_AVX512_TARGET void Fp16IpBatch(const void* s, const uint8_t* const* codes, size_t n,
-                                      float* out) {
-  Fp16Batch<false>(s, codes, n, out);
+// The fp16 batch kernels: CodeBatchLoop over a single kernel, which
+// `flatten` inlines, so batch and single results are bit-identical.
+template <CodeDistFn kDist>
+OMENDB_AVX512_BATCH void Fp16Batch(const void* s, const uint8_t* const* codes, size_t n,
+                                   float* out) {
+  CodeBatchLoop<Fp16QueryState, kDist>(s, codes, n, out);
 }
 
 // ---------------------------------------------------------------- SQ8 (VNNI)
@@ -241,8 +210,7 @@ OMENDB_VNNI_INLINE uint32_t ReduceMaxEpu32(__m512i v) {
 
 // Lanes [i, min(i + 16, dim)) of a 16-lane block.
 OMENDB_VNNI_INLINE __mmask16 BlockMask(size_t i, size_t dim) {
-  return dim - i >= 16 ? static_cast<__mmask16>(0xffff)
-                       : static_cast<__mmask16>((1u << (dim - i)) - 1u);
+  return dim - i >= 16 ? static_cast<__mmask16>(0xffff) : FirstLanes(dim - i);
 }
 
 // One quantization level over w[0..dim): out_i = round(clamp(w_i * inv,
@@ -340,36 +308,18 @@ OMENDB_VNNI_TARGET float Sq8Ip(const void* s, const uint8_t* code) {
   return Sq8IpFrom(st, Sq8Dot(st, code));
 }
 
-// Prefetches kPrefetchAhead codes ahead, as Fp16Batch; same inlined
-// arithmetic as the single kernels, so results are bit-identical.
-template <bool kL2>
-OMENDB_VNNI_INLINE void Sq8Batch(const void* s, const uint8_t* const* codes, size_t n,
-                                 float* out) {
-  const auto* st = static_cast<const Sq8QueryState*>(s);
-  const size_t bytes = st->prefetch_bytes;
-  for (size_t i = 0; i < n && i < simd::kPrefetchAhead; ++i) PrefetchCode(codes[i], bytes);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + simd::kPrefetchAhead < n) PrefetchCode(codes[i + simd::kPrefetchAhead], bytes);
-    const float qx = Sq8Dot(st, codes[i]);
-    out[i] = kL2 ? Sq8L2From(st, qx, codes[i]) : Sq8IpFrom(st, qx);
-  }
+// The SQ8 batch kernels, as Fp16Batch.
+template <CodeDistFn kDist>
+OMENDB_VNNI_BATCH void Sq8Batch(const void* s, const uint8_t* const* codes, size_t n, float* out) {
+  CodeBatchLoop<Sq8QueryState, kDist>(s, codes, n, out);
 }
 
-OMENDB_VNNI_TARGET void Sq8L2Batch(const void* s, const uint8_t* const* codes, size_t n,
-                                   float* out) {
-  Sq8Batch<true>(s, codes, n, out);
-}
-
-OMENDB_VNNI_TARGET void Sq8IpBatch(const void* s, const uint8_t* const* codes, size_t n,
-                                   float* out) {
-  Sq8Batch<false>(s, codes, n, out);
-}
-
-constexpr Fp16Kernels kFp16Avx512{simd::Isa::kAvx512, "avx512", &Fp16L2, &Fp16Ip, &Fp16L2Batch,
-                                  &Fp16IpBatch};
-constexpr Sq8Kernels kSq8Vnni{simd::Isa::kAvx512, "avx512-vnni", Sq8QueryForm::kInt8x2,
-                              &PrepareInt8,       &Sq8L2,        &Sq8Ip,
-                              &Sq8L2Batch,        &Sq8IpBatch};
+constexpr Fp16Kernels kFp16Avx512{simd::Isa::kAvx512,       "avx512",
+                                  &Fp16L2,                 &Fp16Ip,
+                                  &Fp16Batch<&Fp16L2>,     &Fp16Batch<&Fp16Ip>};
+constexpr Sq8Kernels kSq8Vnni{simd::Isa::kAvx512, "avx512-vnni",      Sq8QueryForm::kInt8x2,
+                              &PrepareInt8,       &Sq8L2,             &Sq8Ip,
+                              &Sq8Batch<&Sq8L2>,  &Sq8Batch<&Sq8Ip>};
 
 }  // namespace
 

@@ -148,23 +148,20 @@ float Fp16Ip(const void* s, const uint8_t* code) {
   return 1.0f - Fp16Distance<false>(st->q, code, st->dim);
 }
 
-// The batch forms call the same code as the single forms, so a batch result
-// is bit-identical to the single-code result. Prefetching pays off even here:
-// graph neighbours' codes are usually cache misses.
-template <bool kL2>
-void Fp16Batch(const void* s, const uint8_t* const* codes, size_t n, float* out) {
-  const auto* st = static_cast<const Fp16QueryState*>(s);
-  const size_t bytes = 2 * st->dim;
-  for (size_t i = 0; i < n && i < simd::kPrefetchAhead; ++i) PrefetchCode(codes[i], bytes);
-  for (size_t i = 0; i < n; ++i) {
-    if (i + simd::kPrefetchAhead < n) PrefetchCode(codes[i + simd::kPrefetchAhead], bytes);
-    out[i] = kL2 ? Fp16Distance<true>(st->q, codes[i], st->dim)
-                 : 1.0f - Fp16Distance<false>(st->q, codes[i], st->dim);
-  }
+// The batch forms: CodeBatchLoop (sq_kernels.h) over the single forms, so a
+// batch result is bit-identical to the single-code result. Prefetching pays
+// off even here: graph neighbours' codes are usually cache misses.
+template <class State, CodeDistFn kDist>
+void Batch(const void* s, const uint8_t* const* codes, size_t n, float* out) {
+  CodeBatchLoop<State, kDist>(s, codes, n, out);
 }
 
-constexpr Fp16Kernels kFp16Scalar{simd::Isa::kScalar, "scalar", &Fp16L2, &Fp16Ip,
-                                  &Fp16Batch<true>, &Fp16Batch<false>};
+constexpr Fp16Kernels kFp16Scalar{simd::Isa::kScalar,
+                                  "scalar",
+                                  &Fp16L2,
+                                  &Fp16Ip,
+                                  &Batch<Fp16QueryState, &Fp16L2>,
+                                  &Batch<Fp16QueryState, &Fp16Ip>};
 
 // ---------------------------------------------------------------- SQ8
 
@@ -198,26 +195,14 @@ float Sq8Dist(const void* s, const uint8_t* code) {
   return kL2 ? Sq8L2From(st, qx, code) : Sq8IpFrom(st, qx);
 }
 
-template <float (*kDot)(const Sq8QueryState*, const uint8_t*), bool kL2>
-void Sq8Batch(const void* s, const uint8_t* const* codes, size_t n, float* out) {
-  const auto* st = static_cast<const Sq8QueryState*>(s);
-  for (size_t i = 0; i < n && i < simd::kPrefetchAhead; ++i) {
-    PrefetchCode(codes[i], st->prefetch_bytes);
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (i + simd::kPrefetchAhead < n) PrefetchCode(codes[i + simd::kPrefetchAhead], st->prefetch_bytes);
-    out[i] = Sq8Dist<kDot, kL2>(s, codes[i]);
-  }
-}
-
 constexpr Sq8Kernels kSq8Scalar{simd::Isa::kScalar,
                                 "scalar",
                                 Sq8QueryForm::kFloat,
                                 &Sq8PrepareFloat,
                                 &Sq8Dist<&Sq8DotFloat, true>,
                                 &Sq8Dist<&Sq8DotFloat, false>,
-                                &Sq8Batch<&Sq8DotFloat, true>,
-                                &Sq8Batch<&Sq8DotFloat, false>};
+                                &Batch<Sq8QueryState, &Sq8Dist<&Sq8DotFloat, true>>,
+                                &Batch<Sq8QueryState, &Sq8Dist<&Sq8DotFloat, false>>};
 
 constexpr Sq8Kernels kSq8ScalarInt8{simd::Isa::kScalar,
                                     "scalar-int8",
@@ -225,8 +210,8 @@ constexpr Sq8Kernels kSq8ScalarInt8{simd::Isa::kScalar,
                                     &Sq8PrepareInt8,
                                     &Sq8Dist<&Sq8DotInt8, true>,
                                     &Sq8Dist<&Sq8DotInt8, false>,
-                                    &Sq8Batch<&Sq8DotInt8, true>,
-                                    &Sq8Batch<&Sq8DotInt8, false>};
+                                    &Batch<Sq8QueryState, &Sq8Dist<&Sq8DotInt8, true>>,
+                                    &Batch<Sq8QueryState, &Sq8Dist<&Sq8DotInt8, false>>};
 
 // F16C is a separate CPUID bit (leaf 1, ECX 29) that simd's kAvx2 level does
 // not include. Every AVX2 CPU shipped so far has it, but checking costs

@@ -4,6 +4,7 @@
 // compiled for AVX2, and the rest of the binary stays runnable on any x86-64.
 #include <immintrin.h>
 
+#include "simd/avx2_helpers.h"
 #include "simd/kernels_internal.h"
 
 #define OMENDB_AVX2_TARGET __attribute__((target("avx2,fma")))
@@ -12,28 +13,9 @@
 namespace omendb::simd {
 namespace {
 
-// Eight -1s then eight 0s: loading 8 ints starting at kTailMask + 8 - r gives a
-// mask whose first r lanes are set, for _mm256_maskload_ps.
-alignas(64) constexpr int32_t kTailMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                               0,  0,  0,  0,  0,  0,  0,  0};
-
-OMENDB_AVX2_INLINE float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// One accumulation step of the chosen distance on 8 lanes.
-template <bool kL2>
-OMENDB_AVX2_INLINE __m256 Step(__m256 acc, __m256 a, __m256 b) {
-  if constexpr (kL2) {
-    const __m256 d = _mm256_sub_ps(a, b);
-    return _mm256_fmadd_ps(d, d, acc);
-  } else {
-    return _mm256_fmadd_ps(a, b, acc);
-  }
-}
+using avx2::HorizontalSum;
+using avx2::Step;
+using avx2::TailMask;
 
 // Squared L2 (kL2) or inner product of a[0..dim), b[0..dim), any alignment.
 template <bool kL2>
@@ -67,11 +49,10 @@ OMENDB_AVX2_INLINE float Distance(const float* a, const float* b, size_t dim) {
     // A masked load reads only the valid lanes and suppresses faults on the
     // rest, so the last vector may end right at an unmapped page. Masked-off
     // lanes are 0 in both inputs and add 0 for either distance.
-    const __m256i mask =
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + 8 - (dim - i)));
+    const __m256i mask = TailMask(dim - i);
     acc3 = Step<kL2>(acc3, _mm256_maskload_ps(a + i, mask), _mm256_maskload_ps(b + i, mask));
   }
-  return HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  return HorizontalSum(acc0, acc1, acc2, acc3);
 }
 
 template <bool kL2>

@@ -5,6 +5,7 @@
 // without it.
 #include <immintrin.h>
 
+#include "simd/avx512_helpers.h"
 #include "simd/kernels_internal.h"
 
 #define OMENDB_AVX512_TARGET \
@@ -16,28 +17,9 @@
 namespace omendb::simd {
 namespace {
 
-// Sum of the 16 lanes. Does the same halving as _mm512_reduce_add_ps, which
-// is not used because GCC 12 expands it through _mm256_undefined_pd() and then
-// emits a false -Wuninitialized warning in every caller (fatal under
-// OMENDB_WERROR). extractf32x8 (AVX-512 DQ) has a zero pass-through instead.
-OMENDB_AVX512_INLINE float ReduceAdd(__m512 v) {
-  const __m256 s8 = _mm256_add_ps(_mm512_extractf32x8_ps(v, 0), _mm512_extractf32x8_ps(v, 1));
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
-  return _mm_cvtss_f32(s4);
-}
-
-// One accumulation step of the chosen distance on 16 lanes.
-template <bool kL2>
-OMENDB_AVX512_INLINE __m512 Step(__m512 acc, __m512 a, __m512 b) {
-  if constexpr (kL2) {
-    const __m512 d = _mm512_sub_ps(a, b);
-    return _mm512_fmadd_ps(d, d, acc);
-  } else {
-    return _mm512_fmadd_ps(a, b, acc);
-  }
-}
+using avx512::FirstLanes;
+using avx512::ReduceAdd;
+using avx512::Step;
 
 // Squared L2 (kL2) or inner product of a[0..dim), b[0..dim), any alignment.
 template <bool kL2>
@@ -71,10 +53,10 @@ OMENDB_AVX512_INLINE float Distance(const float* a, const float* b, size_t dim) 
     // A masked load touches only the valid lanes (faults on the rest are
     // suppressed), so a vector ending right before an unmapped page is safe,
     // and the tail needs no scalar loop. Zeroed lanes add 0 to either distance.
-    const __mmask16 mask = static_cast<__mmask16>((1u << (dim - i)) - 1u);
+    const __mmask16 mask = FirstLanes(dim - i);
     acc3 = Step<kL2>(acc3, _mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i));
   }
-  return ReduceAdd(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+  return ReduceAdd(acc0, acc1, acc2, acc3);
 }
 
 template <bool kL2>

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <vector>
 
 #include "omendb/env.h"
@@ -69,6 +73,74 @@ util::Matrix RandomMatrix(size_t rows, size_t dim, uint64_t seed) {
     v = static_cast<float>(z >> 40) * 0x1.0p-23f - 1.0f;
   }
   return m;
+}
+
+std::vector<float> ClusteredData(size_t n, size_t dim, uint64_t seed, size_t clusters,
+                                 float sigma, uint64_t centre_seed) {
+  std::mt19937_64 centre_rng(centre_seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::normal_distribution<float> g(0.0f, sigma);
+  std::vector<float> centres(clusters * dim);
+  for (float& c : centres) c = u(centre_rng);
+  std::mt19937_64 rng(seed);
+  std::vector<float> out(n * dim);
+  for (size_t i = 0; i < n; ++i) {
+    const float* c = centres.data() + (rng() % clusters) * dim;
+    for (size_t j = 0; j < dim; ++j) out[i * dim + j] = c[j] + g(rng);
+  }
+  return out;
+}
+
+float ExactDistance(const float* a, const float* b, size_t dim, Metric m) {
+  double dot = 0, l2 = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < dim; ++i) {
+    dot += double{a[i]} * b[i];
+    l2 += (double{a[i]} - b[i]) * (double{a[i]} - b[i]);
+    na += double{a[i]} * a[i];
+    nb += double{b[i]} * b[i];
+  }
+  if (m == Metric::kL2) return static_cast<float>(l2);
+  if (m == Metric::kInnerProduct) return static_cast<float>(1.0 - dot);
+  return static_cast<float>(1.0 - dot / std::sqrt(na * nb));
+}
+
+void Normalise(float* v, size_t dim) {
+  double n = 0;
+  for (size_t i = 0; i < dim; ++i) n += double{v[i]} * v[i];
+  const double inv = n > 0 ? 1.0 / std::sqrt(n) : 0.0;
+  for (size_t i = 0; i < dim; ++i) v[i] = static_cast<float>(v[i] * inv);
+}
+
+GuardedPages::GuardedPages(size_t pages) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t region = pages * page;
+  void* mem = mmap(nullptr, region + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+  if (mem == MAP_FAILED) {
+    ADD_FAILURE() << "mmap of " << region + page << " bytes failed";
+    return;
+  }
+  mem_ = mem;
+  bytes_ = region + page;
+  auto* base = static_cast<uint8_t*>(mem);
+  if (mprotect(base + region, page, PROT_NONE) != 0) {
+    ADD_FAILURE() << "mprotect of the guard page failed";
+    return;
+  }
+  end_ = base + region;
+}
+
+GuardedPages::~GuardedPages() {
+  if (mem_ != nullptr) munmap(mem_, bytes_);
+}
+
+std::string IsaName(const testing::TestParamInfo<simd::Isa>& info) {
+  switch (info.param) {
+    case simd::Isa::kScalar: return "scalar";
+    case simd::Isa::kAvx2: return "avx2";
+    case simd::Isa::kAvx512: return "avx512";
+  }
+  return "unknown";
 }
 
 void WriteFile(const std::string& path, std::string_view data) {

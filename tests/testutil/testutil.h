@@ -1,13 +1,19 @@
-// Helpers shared by the GoogleTest suites: scratch directories and
-// deterministic random data.
+// Helpers shared by the GoogleTest suites: scratch directories,
+// deterministic random data, and buffers for the kernel suites.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "omendb/types.h"
+#include "simd/distance.h"
 #include "util/dataset.h"
 
 namespace omendb::testutil {
@@ -46,6 +52,57 @@ uint32_t TestQuantTrainAfter();
 // rows x dim matrix of values uniform in [-1, 1), fully determined by `seed`
 // (own PRNG, identical on every platform). Never contains non-finite values.
 util::Matrix RandomMatrix(size_t rows, size_t dim, uint64_t seed);
+
+// n x dim row-major clustered Gaussian data: `clusters` centres uniform in
+// [-1, 1]^dim drawn from `centre_seed` alone (so rows drawn with another
+// `seed` come from the same mixture), each row a centre chosen at random plus
+// per-component N(0, sigma) noise. Deterministic in (seed, centre_seed) with
+// this standard library (std::mt19937_64 and its distributions).
+std::vector<float> ClusteredData(size_t n, size_t dim, uint64_t seed, size_t clusters,
+                                 float sigma, uint64_t centre_seed);
+
+// The index distance between a[0..dim) and b[0..dim) under `m`, computed in
+// double and rounded once: squared L2, 1 - <a, b>, or 1 - cosine similarity.
+float ExactDistance(const float* a, const float* b, size_t dim, Metric m);
+
+// Scales v[0..dim) to unit L2 norm in place (the zero vector stays zero):
+// the caller's job under cosine.
+void Normalise(float* v, size_t dim);
+
+// A 64-byte aligned byte buffer of at least n bytes (query states must be
+// 64-byte aligned).
+struct AlignedBytes {
+  explicit AlignedBytes(size_t n)
+      : p(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
+  struct Free {
+    void operator()(uint8_t* q) const { std::free(q); }
+  };
+  std::unique_ptr<uint8_t, Free> p;
+  void* get() const { return p.get(); }
+};
+
+// `pages` readable and writable pages followed by an inaccessible guard
+// page, for checking that a kernel never reads past the end of its input:
+// data placed to end at end() faults on any read beyond it. A mapping
+// failure fails the calling test and leaves end() null.
+class GuardedPages {
+ public:
+  explicit GuardedPages(size_t pages);
+  ~GuardedPages();
+  GuardedPages(const GuardedPages&) = delete;
+  GuardedPages& operator=(const GuardedPages&) = delete;
+
+  // The first byte of the guard page.
+  uint8_t* end() const { return end_; }
+
+ private:
+  void* mem_ = nullptr;
+  size_t bytes_ = 0;
+  uint8_t* end_ = nullptr;
+};
+
+// Parameter names for suites over simd::Isa: "scalar", "avx2", "avx512".
+std::string IsaName(const testing::TestParamInfo<simd::Isa>& info);
 
 // Writes `data` to `path` through Env::Default() (replacing it); fails the
 // calling test on error.

@@ -14,41 +14,18 @@
 #include <vector>
 
 #include "omendb/hnsw_index.h"
+#include "testutil/testutil.h"
 
 namespace omendb {
 namespace {
 
-// Clustered Gaussian data: `clusters` centres uniform in [-1, 1]^dim (the
-// same centres for every seed, so queries drawn with another seed come from
-// the same mixture as the base), points with per-component noise sigma;
-// deterministic in `seed`.
+using testutil::ExactDistance;
+
+// Clustered Gaussian data (testutil::ClusteredData) with this suite's
+// centres.
 std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed, size_t clusters = 40,
                              float sigma = 0.35f) {
-  std::mt19937_64 centre_rng(0x0c3a7e5);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::normal_distribution<float> g(0.0f, sigma);
-  std::vector<float> centres(clusters * dim);
-  for (float& c : centres) c = u(centre_rng);
-  std::mt19937_64 rng(seed);
-  std::vector<float> out(n * dim);
-  for (size_t i = 0; i < n; ++i) {
-    const float* c = centres.data() + (rng() % clusters) * dim;
-    for (size_t j = 0; j < dim; ++j) out[i * dim + j] = c[j] + g(rng);
-  }
-  return out;
-}
-
-float ExactDistance(const float* a, const float* b, size_t dim, Metric m) {
-  double dot = 0, l2 = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < dim; ++i) {
-    dot += double{a[i]} * b[i];
-    l2 += (double{a[i]} - b[i]) * (double{a[i]} - b[i]);
-    na += double{a[i]} * a[i];
-    nb += double{b[i]} * b[i];
-  }
-  if (m == Metric::kL2) return static_cast<float>(l2);
-  if (m == Metric::kInnerProduct) return static_cast<float>(1.0 - dot);
-  return static_cast<float>(1.0 - dot / std::sqrt(na * nb));
+  return testutil::ClusteredData(n, dim, seed, clusters, sigma, 0x0c3a7e5);
 }
 
 // Exact top-k ids of every query.

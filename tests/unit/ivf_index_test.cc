@@ -17,6 +17,7 @@
 
 #include "omendb/flat_index.h"
 #include "omendb/ivf_index.h"
+#include "testutil/testutil.h"
 
 namespace omendb {
 namespace {
@@ -26,23 +27,10 @@ constexpr size_t kN = 20000;
 constexpr size_t kQueries = 100;
 constexpr size_t kK = 10;
 
-// Clustered Gaussian data: 50 centres uniform in [-1, 1]^dim (the same for
-// every seed, so queries drawn with another seed come from the same mixture),
-// per-component noise sigma; deterministic in `seed`.
+// Clustered Gaussian data (testutil::ClusteredData): 50 centres, the same
+// for every seed.
 std::vector<float> Clustered(size_t n, uint64_t seed, float sigma = 0.35f) {
-  constexpr size_t kClusters = 50;
-  std::mt19937_64 centre_rng(0x1f5eed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::normal_distribution<float> g(0.0f, sigma);
-  std::vector<float> centres(kClusters * kDim);
-  for (float& c : centres) c = u(centre_rng);
-  std::mt19937_64 rng(seed);
-  std::vector<float> out(n * kDim);
-  for (size_t i = 0; i < n; ++i) {
-    const float* c = centres.data() + (rng() % kClusters) * kDim;
-    for (size_t j = 0; j < kDim; ++j) out[i * kDim + j] = c[j] + g(rng);
-  }
-  return out;
+  return testutil::ClusteredData(n, kDim, seed, 50, sigma, 0x1f5eed);
 }
 
 const std::vector<float>& Base() {
@@ -124,19 +112,6 @@ RunResult RunQueries(const IvfIndex& index, Metric m, const IvfSearchParams& p) 
   return r;
 }
 
-float ExactDistance(const float* a, const float* b, Metric m) {
-  double dot = 0, l2 = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < kDim; ++i) {
-    dot += double{a[i]} * b[i];
-    l2 += (double{a[i]} - b[i]) * (double{a[i]} - b[i]);
-    na += double{a[i]} * a[i];
-    nb += double{b[i]} * b[i];
-  }
-  if (m == Metric::kL2) return static_cast<float>(l2);
-  if (m == Metric::kInnerProduct) return static_cast<float>(1.0 - dot);
-  return static_cast<float>(1.0 - dot / std::sqrt(na * nb));
-}
-
 class IvfFlatTest : public ::testing::TestWithParam<std::tuple<Metric, int>> {};
 
 // A flat scan (nlist = 1) with bound-driven re-ranking finds the true
@@ -156,7 +131,8 @@ TEST_P(IvfFlatTest, RecallExactDistancesAndFewReads) {
     for (size_t j = 0; j < kK; ++j) {
       const Neighbor& h = r.hits[i * kK + j];
       ASSERT_LT(h.id, kN);
-      const float want = ExactDistance(Queries().data() + i * kDim, Base().data() + h.id * kDim, m);
+      const float want = testutil::ExactDistance(Queries().data() + i * kDim,
+                                                 Base().data() + h.id * kDim, kDim, m);
       EXPECT_NEAR(h.distance, want, 1e-4f * std::max(1.0f, std::fabs(want)));
       if (j > 0) {
         const Neighbor& prev = r.hits[i * kK + j - 1];

@@ -4,8 +4,6 @@
 // single, serialization, and clamping.
 #include <gtest/gtest.h>
 #include <immintrin.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -31,19 +29,13 @@ namespace omendb::quant {
 namespace {
 
 using simd::Isa;
+using testutil::AlignedBytes;
+using testutil::IsaName;
+using testutil::Normalise;
 
 constexpr uint32_t kDims[] = {1, 7, 16, 63, 64, 100, 128, 784, 960};
 constexpr Metric kMetrics[] = {Metric::kL2, Metric::kInnerProduct, Metric::kCosine};
 
-// A 64-byte aligned byte buffer (query states must be 64-byte aligned).
-struct AlignedBytes {
-  explicit AlignedBytes(size_t n) : p(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
-  struct Free {
-    void operator()(uint8_t* q) const { std::free(q); }
-  };
-  std::unique_ptr<uint8_t, Free> p;
-  void* get() const { return p.get(); }
-};
 
 // Every fp16 table this CPU can run, the scalar reference first.
 std::vector<const Fp16Kernels*> AvailableTables() {
@@ -58,14 +50,6 @@ std::unique_ptr<Fp16Codec> MakeCodec(uint32_t dim, Metric m, const Fp16Kernels& 
   auto r = MakeFp16CodecWith(dim, m, k);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return std::unique_ptr<Fp16Codec>(static_cast<Fp16Codec*>(r->release()));
-}
-
-// Normalises rows in place (the caller's job under cosine).
-void Normalise(float* v, size_t dim) {
-  double n = 0;
-  for (size_t i = 0; i < dim; ++i) n += double{v[i]} * v[i];
-  const double inv = n > 0 ? 1.0 / std::sqrt(n) : 0.0;
-  for (size_t i = 0; i < dim; ++i) v[i] = static_cast<float>(v[i] * inv);
 }
 
 // The distance the codec defines, in double, with its magnitude (sum of
@@ -319,17 +303,12 @@ TEST_P(QuantFp16KernelTest, BatchEqualsSingle) {
 TEST_P(QuantFp16KernelTest, CodesEndingAtAnUnmappedPage) {
   // The tails must never read past the code's last byte, even by a few
   // bytes: the last record of a mapping may end right before a guard page.
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t region = 4 * page;
-  void* mem = mmap(nullptr, region + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-  ASSERT_NE(mem, MAP_FAILED);
-  auto* base = static_cast<uint8_t*>(mem);
-  ASSERT_EQ(mprotect(base + region, page, PROT_NONE), 0);
+  const testutil::GuardedPages mem(4);
+  ASSERT_NE(mem.end(), nullptr);
   for (uint32_t dim = 1; dim <= 1000; dim += (dim < 140 ? 1 : 61)) {
     for (Metric m : {Metric::kL2, Metric::kInnerProduct}) {
       auto codec = MakeCodec(dim, m, *k_);
-      uint8_t* code = base + region - codec->code_bytes();
+      uint8_t* code = mem.end() - codec->code_bytes();
       std::vector<float> x(dim, 0.5f), q(dim, 2.0f);
       codec->Encode(x.data(), code);
       AlignedBytes st(codec->query_state_bytes());
@@ -342,7 +321,6 @@ TEST_P(QuantFp16KernelTest, CodesEndingAtAnUnmappedPage) {
       EXPECT_EQ(out, want) << dim;
     }
   }
-  munmap(mem, region + page);
 }
 
 TEST_P(QuantFp16KernelTest, ClampedExtremesGiveNoNaN) {
@@ -374,15 +352,6 @@ TEST_P(QuantFp16KernelTest, ClampedExtremesGiveNoNaN) {
       EXPECT_TRUE(std::isfinite(d)) << k_->name << " dim=" << dim << " d=" << d;
     }
   }
-}
-
-std::string IsaName(const testing::TestParamInfo<Isa>& info) {
-  switch (info.param) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
-  }
-  return "unknown";
 }
 
 INSTANTIATE_TEST_SUITE_P(Quant, QuantFp16KernelTest,

@@ -5,8 +5,6 @@
 // input, ranking quality after re-ranking, and the measured error of the
 // int8 query quantization on real data.
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -26,26 +24,19 @@
 #include "quant/sq8.h"
 #include "quant/sq_kernels.h"
 #include "simd/distance.h"
+#include "testutil/testutil.h"
 #include "util/dataset.h"
 
 namespace omendb::quant {
 namespace {
 
 using simd::Isa;
+using testutil::AlignedBytes;
+using testutil::Normalise;
 
 constexpr uint32_t kDims[] = {1, 7, 16, 63, 64, 100, 128, 784, 960};
 constexpr Metric kMetrics[] = {Metric::kL2, Metric::kInnerProduct, Metric::kCosine};
 
-// A 64-byte aligned byte buffer (query states must be 64-byte aligned).
-struct AlignedBytes {
-  explicit AlignedBytes(size_t n)
-      : p(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
-  struct Free {
-    void operator()(uint8_t* q) const { std::free(q); }
-  };
-  std::unique_ptr<uint8_t, Free> p;
-  void* get() const { return p.get(); }
-};
 
 // The kernel tables under test: the two scalar references and the SIMD
 // tables Sq8KernelsFor hands out.
@@ -71,13 +62,6 @@ std::unique_ptr<Sq8Codec> Train(uint32_t dim, Metric m, const std::vector<float>
   auto r = TrainSq8CodecWith(dim, m, data.data(), data.size() / dim, k);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return std::unique_ptr<Sq8Codec>(static_cast<Sq8Codec*>(r->release()));
-}
-
-void Normalise(float* v, size_t dim) {
-  double n = 0;
-  for (size_t i = 0; i < dim; ++i) n += double{v[i]} * v[i];
-  const double inv = n > 0 ? 1.0 / std::sqrt(n) : 0.0;
-  for (size_t i = 0; i < dim; ++i) v[i] = static_cast<float>(v[i] * inv);
 }
 
 // Rows whose dimensions have different offsets and spreads (like SIFT's or
@@ -298,19 +282,14 @@ TEST_P(QuantSq8KernelTest, BatchEqualsSingle) {
 TEST_P(QuantSq8KernelTest, CodesEndingAtAnUnmappedPage) {
   // No kernel may read past a code's last byte: the last record of a mapping
   // may end right before a guard page.
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t region = 4 * page;
-  void* mem = mmap(nullptr, region + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-  ASSERT_NE(mem, MAP_FAILED);
-  auto* base = static_cast<uint8_t*>(mem);
-  ASSERT_EQ(mprotect(base + region, page, PROT_NONE), 0);
+  const testutil::GuardedPages mem(4);
+  ASSERT_NE(mem.end(), nullptr);
   for (uint32_t dim = 1; dim <= 1000; dim += (dim < 200 ? 1 : 53)) {
     for (Metric m : {Metric::kL2, Metric::kInnerProduct}) {
       const std::vector<float> data = SkewedData(20, dim, m, 5);
       auto codec = Train(dim, m, data, *k_);
       auto ref = Train(dim, m, data, ReferenceFor(*k_));
-      uint8_t* code = base + region - codec->code_bytes();
+      uint8_t* code = mem.end() - codec->code_bytes();
       codec->Encode(data.data() + dim, code);
       AlignedBytes st(codec->query_state_bytes()), st_ref(ref->query_state_bytes());
       codec->PrepareQuery(data.data(), st.get());
@@ -324,7 +303,6 @@ TEST_P(QuantSq8KernelTest, CodesEndingAtAnUnmappedPage) {
       EXPECT_EQ(out, got) << dim;
     }
   }
-  munmap(mem, region + page);
 }
 
 TEST_P(QuantSq8KernelTest, LargestDimDoesNotOverflowTheIntegerSums) {

@@ -855,7 +855,11 @@ TEST(RaBitQQualityTest, RecallOnClusteredData) {
     double plain;     // recall@10 ranking by the estimate alone
     double reranked;  // re-ranking the best 50 exactly
   };
-  for (const Want w : {Want{1, 0.0, 0.0}, Want{3, 0.0, 0.0}, Want{5, 0.0, 0.0}, Want{9, 0.0, 0.0}}) {
+  // Floors a little under the measured values (1 bit: 0.35 / 0.76, 3: 0.75 /
+  // 0.996, 5: 0.92 / 1.0, 9: 0.998 / 1.0): recall must climb with the bits
+  // and re-ranking 5k must recover nearly everything from 3 bits on.
+  for (const Want w : {Want{1, 0.30, 0.70}, Want{3, 0.70, 0.98}, Want{5, 0.88, 0.99},
+                       Want{9, 0.98, 0.99}}) {
     auto c = MustTrain(w.bits, kDim, Metric::kL2, s.data, 13);
     const double plain = ScanRecall(*c, s.data, s.queries, 10, 10);
     const double rr = ScanRecall(*c, s.data, s.queries, 10, 50);

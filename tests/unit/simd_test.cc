@@ -22,9 +22,12 @@
 
 #include "simd/distance.h"
 #include "simd/kernels_internal.h"
+#include "testutil/testutil.h"
 
 namespace omendb::simd {
 namespace {
+
+using testutil::IsaName;
 
 constexpr size_t kMaxDim = 1025;
 constexpr double kRelTol = 1e-5;
@@ -85,15 +88,6 @@ void ExpectNear(float got, const Reference& ref, size_t dim, const char* what) {
 void FillRandom(float* p, size_t n, std::mt19937& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (size_t i = 0; i < n; ++i) p[i] = u(rng);
-}
-
-std::string IsaName(const testing::TestParamInfo<Isa>& info) {
-  switch (info.param) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
-  }
-  return "unknown";
 }
 
 class SimdKernelTest : public testing::TestWithParam<Isa> {

@@ -274,22 +274,36 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(idx, sorted.size() - 1)];
 }
 
-Result<EfPoint> MeasureEf(const HnswIndex& index, const Workload& w, const BenchOptions& o,
-                          size_t ef, size_t rerank, SearchContext* ctx) {
+// What a counting pass adds up over the queries: distance computations
+// (HNSW) or codes scanned (IVF), graph hops or lists probed, exact re-ranks.
+struct SearchCounts {
+  uint64_t dists = 0, hops = 0, reranked = 0;
+};
+
+// One sweep point at `knob_name`=`knob` (ef or nprobe), by the protocol both
+// index kinds share. search(query, out) runs one query and returns the
+// Result<size_t> of the index's Search; counted(query, out, &counts) does the
+// same and adds the index's counters to `counts`.
+template <class Search, class Counted>
+Result<EfPoint> MeasurePoint(const Workload& w, const BenchOptions& o, const char* knob_name,
+                             size_t knob, size_t rerank, const Search& search,
+                             const Counted& counted) {
   const size_t nq = w.queries.rows, dim = w.queries.dim, k = o.k;
   std::vector<Neighbor> out(k);
   auto query = [&](size_t i) { return std::span<const float>(w.queries.row(i), dim); };
-  const SearchParams params{ef, rerank};
   EfPoint pt;
-  pt.ef = ef;
+  pt.ef = knob;
   pt.rerank = rerank;
 
   // Warm-up pass, which also measures recall@k against groundtruth[:k].
   size_t hits = 0;
   auto tw = Clock::now();
   for (size_t i = 0; i < nq; ++i) {
-    auto r = index.Search(query(i), k, params, out, ctx);
-    if (!r.ok()) return r.status().WithContext("search (ef=" + std::to_string(ef) + ")");
+    auto r = search(query(i), out);
+    if (!r.ok()) {
+      return r.status().WithContext("search (" + std::string(knob_name) + "=" +
+                                    std::to_string(knob) + ")");
+    }
     const int32_t* gt = w.groundtruth.row(i);
     for (size_t j = 0; j < *r; ++j) {
       for (size_t t = 0; t < k; ++t) {
@@ -306,21 +320,17 @@ Result<EfPoint> MeasureEf(const HnswIndex& index, const Workload& w, const Bench
   // Counting pass: the context is warm, so any allocation here is one the
   // search itself makes per query. Nothing else allocates inside the loop (an
   // OK Result holds no heap memory).
-  uint64_t dists = 0, hops = 0, reranked = 0;
+  SearchCounts counts;
   const uint64_t allocs_before = AllocationCount();
   for (size_t i = 0; i < nq; ++i) {
-    SearchStats stats;
-    auto r = index.Search(query(i), k, params, out, ctx, &stats);
+    auto r = counted(query(i), out, &counts);
     if (!r.ok()) return r.status();
-    dists += stats.distance_computations;
-    hops += stats.hops;
-    reranked += stats.reranked;
   }
   const uint64_t allocs = AllocationCount() - allocs_before;
   pt.allocs_per_query = static_cast<double>(allocs) / static_cast<double>(nq);
-  pt.dists_per_query = static_cast<double>(dists) / static_cast<double>(nq);
-  pt.hops_per_query = static_cast<double>(hops) / static_cast<double>(nq);
-  pt.reranked_per_query = static_cast<double>(reranked) / static_cast<double>(nq);
+  pt.dists_per_query = static_cast<double>(counts.dists) / static_cast<double>(nq);
+  pt.hops_per_query = static_cast<double>(counts.hops) / static_cast<double>(nq);
+  pt.reranked_per_query = static_cast<double>(counts.reranked) / static_cast<double>(nq);
 
   // Timed passes: the whole query set, one query per call, repeated until
   // min_time has passed; R such runs, the median-QPS run is reported.
@@ -337,7 +347,7 @@ Result<EfPoint> MeasureEf(const HnswIndex& index, const Workload& w, const Bench
       auto tp = Clock::now();
       for (size_t i = 0; i < nq; ++i) {
         auto t0 = Clock::now();
-        auto r = index.Search(query(i), k, params, out, ctx);
+        auto r = search(query(i), out);
         auto t1 = Clock::now();
         if (!r.ok()) return r.status();
         lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
@@ -363,6 +373,24 @@ Result<EfPoint> MeasureEf(const HnswIndex& index, const Workload& w, const Bench
   pt.p99_us = Percentile(lat, 0.99);
   pt.timed_queries = lat.size();
   return pt;
+}
+
+Result<EfPoint> MeasureEf(const HnswIndex& index, const Workload& w, const BenchOptions& o,
+                          size_t ef, size_t rerank, SearchContext* ctx) {
+  const SearchParams params{ef, rerank};
+  return MeasurePoint(
+      w, o, "ef", ef, rerank,
+      [&](std::span<const float> q, std::span<Neighbor> out) {
+        return index.Search(q, o.k, params, out, ctx);
+      },
+      [&](std::span<const float> q, std::span<Neighbor> out, SearchCounts* counts) {
+        SearchStats stats;
+        auto r = index.Search(q, o.k, params, out, ctx, &stats);
+        counts->dists += stats.distance_computations;
+        counts->hops += stats.hops;
+        counts->reranked += stats.reranked;
+        return r;
+      });
 }
 
 // Build facts shared by every JSON line and the summary.
@@ -395,37 +423,48 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
-std::string JsonLine(const Workload& w, const BenchOptions& o, Metric metric, const BuildFacts& b,
-                     const EfPoint& p) {
+// One "search" JSON line. Both index kinds write these fields in this order,
+// plus their own, given as ready ",\"name\":value" runs: `index` after
+// "phase", `knobs` after "k", `counters` after "allocs_per_query" and `build`
+// after "build_s".
+std::string SearchJsonLine(const Workload& w, const BenchOptions& o, Metric metric,
+                           const BuildFacts& b, const EfPoint& p, const std::string& index,
+                           const std::string& knobs, const std::string& counters,
+                           const std::string& build) {
   std::string runs = "[";
   for (size_t i = 0; i < p.qps_runs.size(); ++i) runs += (i ? "," : "") + Number(p.qps_runs[i]);
   runs += "]";
-  return "{\"engine\":\"omendb\",\"phase\":\"search\",\"dataset\":" + Quote(w.name) +
+  return "{\"engine\":\"omendb\",\"phase\":\"search\"" + index + ",\"dataset\":" + Quote(w.name) +
          ",\"n\":" + std::to_string(w.base.rows) + ",\"dim\":" + std::to_string(w.base.dim) +
          ",\"metric\":" + Quote(MetricName(metric)) +
          ",\"queries\":" + std::to_string(w.queries.rows) + ",\"k\":" + std::to_string(o.k) +
-         ",\"M\":" + std::to_string(o.M) +
-         ",\"ef_construction\":" + std::to_string(o.ef_construction) +
-         ",\"ef\":" + std::to_string(p.ef) + ",\"quant\":" + Quote(b.quant) +
-         ",\"rerank\":" + std::to_string(p.rerank) +
+         knobs + ",\"quant\":" + Quote(b.quant) + ",\"rerank\":" + std::to_string(p.rerank) +
          ",\"reranked_per_query\":" + Number(p.reranked_per_query) +
          ",\"threads\":1,\"recall\":" + Number(p.recall) +
          ",\"qps\":" + Number(p.qps) + ",\"qps_runs\":" + runs +
          ",\"mean_us\":" + Number(p.mean_us) + ",\"p50_us\":" + Number(p.p50_us) +
          ",\"p99_us\":" + Number(p.p99_us) + ",\"allocs_per_query\":" + Number(p.allocs_per_query) +
-         ",\"dists_per_query\":" + Number(p.dists_per_query) +
-         ",\"hops_per_query\":" + Number(p.hops_per_query) +
-         ",\"timed_queries\":" + std::to_string(p.timed_queries) +
-         ",\"build_s\":" + Number(b.build_s) +
-         ",\"build_s_parallel\":" + Number(b.build_s_parallel) +
-         ",\"build_threads\":" + std::to_string(b.build_threads) +
-         ",\"bytes_per_vector\":" + Number(b.bytes_per_vector) +
-         ",\"code_bytes_per_vector\":" + Number(b.code_bytes) +
-         ",\"graph_bytes_per_vector\":" + Number(b.graph_bytes) +
-         ",\"rerank_bytes_per_vector\":" + Number(b.rerank_bytes) +
-         ",\"rerank_store\":" + Quote(b.rerank_mapped ? "mmap" : "memory") +
-         ",\"kernel\":" + Quote(b.kernel) +
+         counters + ",\"timed_queries\":" + std::to_string(p.timed_queries) +
+         ",\"build_s\":" + Number(b.build_s) + build + ",\"kernel\":" + Quote(b.kernel) +
          ",\"seed\":" + std::to_string(o.seed) + "}";
+}
+
+std::string JsonLine(const Workload& w, const BenchOptions& o, Metric metric, const BuildFacts& b,
+                     const EfPoint& p) {
+  return SearchJsonLine(
+      w, o, metric, b, p, "",
+      ",\"M\":" + std::to_string(o.M) +
+          ",\"ef_construction\":" + std::to_string(o.ef_construction) +
+          ",\"ef\":" + std::to_string(p.ef),
+      ",\"dists_per_query\":" + Number(p.dists_per_query) +
+          ",\"hops_per_query\":" + Number(p.hops_per_query),
+      ",\"build_s_parallel\":" + Number(b.build_s_parallel) +
+          ",\"build_threads\":" + std::to_string(b.build_threads) +
+          ",\"bytes_per_vector\":" + Number(b.bytes_per_vector) +
+          ",\"code_bytes_per_vector\":" + Number(b.code_bytes) +
+          ",\"graph_bytes_per_vector\":" + Number(b.graph_bytes) +
+          ",\"rerank_bytes_per_vector\":" + Number(b.rerank_bytes) +
+          ",\"rerank_store\":" + Quote(b.rerank_mapped ? "mmap" : "memory"));
 }
 
 // "12345 (ef=32, r=0.953)" for the best QPS at recall >= target, or "-".
@@ -449,6 +488,91 @@ Status WriteTextFile(const std::string& path, const std::string& text) {
   return Status::OK();
 }
 
+// Opens --json for writing and reads the --compare curves, so that problems
+// with either surface before the long run, not after it.
+Status OpenOutputs(const BenchOptions& o, std::ofstream* json_out,
+                   std::vector<PlotSeries>* peers) {
+  if (!o.json_path.empty()) {
+    json_out->open(o.json_path, std::ios::trunc);
+    if (!*json_out) return Status::IOError(o.json_path + ": cannot create");
+  }
+  if (!o.compare_path.empty()) {
+    OMENDB_ASSIGN_OR_RETURN(*peers, ReadPeerCurves(o.compare_path));
+    // A previous omendb run in the comparison file must not share our name.
+    for (auto& s : *peers) {
+      if (s.name.rfind("omendb", 0) == 0) s.name += " [" + o.compare_path + "]";
+    }
+  }
+  return Status::OK();
+}
+
+// Prints the search table's title and column heads (`knob_col` is "ef" or
+// "nprobe", `dists_col` the per-query work); returns the recall column name.
+std::string PrintSearchHeader(const BenchOptions& o, const char* knob_col, const char* dists_col) {
+  std::printf(
+      "-- search (1 thread, one query per call; QPS = median of %d run(s), each >= %.2f s)\n",
+      o.repeat, o.min_time);
+  std::string recall_col = "recall@" + std::to_string(o.k);
+  std::printf("%6s %6s %10s %11s %9s %9s %9s %10s %9s %9s\n", knob_col, "rerank",
+              recall_col.c_str(), "QPS", "mean_us", "p50_us", "p99_us", dists_col, "exact/q",
+              "allocs/q");
+  std::fflush(stdout);
+  return recall_col;
+}
+
+// Reports one measured point at re-rank setting `rr`: its table row, its
+// plot point labelled "<knob_name>=<value>" (plus ",rr=..." when the sweep
+// has several re-rank settings) in `ours`, and `json_line()` when --json is
+// open.
+template <class JsonLineFn>
+Status ReportPoint(const BenchOptions& o, const EfPoint& p, size_t rr, bool label_rerank,
+                   const char* knob_name, const JsonLineFn& json_line, std::ofstream* json_out,
+                   std::vector<PlotPoint>* ours) {
+  std::printf("%6zu %6s %10.4f %11.1f %9.1f %9.1f %9.1f %10.1f %9.1f %9.2f\n", p.ef,
+              rr == 0 ? "auto" : std::to_string(rr).c_str(), p.recall, p.qps, p.mean_us,
+              p.p50_us, p.p99_us, p.dists_per_query, p.reranked_per_query, p.allocs_per_query);
+  std::fflush(stdout);
+  std::string label = std::string(knob_name) + "=" + std::to_string(p.ef);
+  if (label_rerank) label += ",rr=" + (rr == 0 ? std::string("auto") : std::to_string(rr));
+  ours->push_back(PlotPoint{p.recall, p.qps, label});
+  if (json_out->is_open()) {
+    *json_out << json_line() << '\n';
+    json_out->flush();
+    if (!*json_out) return Status::IOError(o.json_path + ": write failed");
+  }
+  return Status::OK();
+}
+
+// The closing of a run: the best-QPS table over our points (as `name`) and
+// the peers', the --plot file (subtitle `subtitle`), and notes naming the
+// files written.
+Status FinishRun(const BenchOptions& o, const Workload& w, Metric metric,
+                 const std::string& recall_col, const char* name, std::vector<PlotPoint> ours,
+                 const std::vector<PlotSeries>& peers, const std::string& subtitle) {
+  std::printf("-- best QPS at %s >= target (measured points, no interpolation)\n",
+              recall_col.c_str());
+  std::printf("   %-24s %-26s %-26s %s\n", "engine", ">=0.90", ">=0.95", ">=0.99");
+  std::vector<PlotSeries> all;
+  all.push_back(PlotSeries{name, std::move(ours)});
+  all.insert(all.end(), peers.begin(), peers.end());
+  for (const auto& s : all) {
+    std::printf("   %-24s %-26s %-26s %s\n", s.name.c_str(), BestCell(s.points, 0.90).c_str(),
+                BestCell(s.points, 0.95).c_str(), BestCell(s.points, 0.99).c_str());
+  }
+  std::fflush(stdout);
+  if (!o.plot_path.empty()) {
+    PlotText text;
+    text.title = "Recall vs QPS: " + w.name + " (n=" + std::to_string(w.base.rows) +
+                 ", d=" + std::to_string(w.base.dim) + ", " + MetricName(metric) + ")";
+    text.subtitle = subtitle;
+    text.x_label = recall_col;
+    OMENDB_RETURN_IF_ERROR(WriteTextFile(o.plot_path, RenderRecallQpsSvg(all, text)));
+    Note("wrote " + o.plot_path);
+  }
+  if (!o.json_path.empty()) Note("wrote " + o.json_path);
+  return Status::OK();
+}
+
 Status RunIvf(const BenchOptions& o);
 
 Status RunBench(const BenchOptions& o) {
@@ -457,21 +581,9 @@ Status RunBench(const BenchOptions& o) {
   OMENDB_ASSIGN_OR_RETURN(Quantization quant, ParseQuantization(o.quant));
   const int threads = util::ResolveThreads(o.threads);
 
-  // Problems with output files or the comparison input surface before the
-  // long run, not after it.
   std::ofstream json_out;
-  if (!o.json_path.empty()) {
-    json_out.open(o.json_path, std::ios::trunc);
-    if (!json_out) return Status::IOError(o.json_path + ": cannot create");
-  }
   std::vector<PlotSeries> peers;
-  if (!o.compare_path.empty()) {
-    OMENDB_ASSIGN_OR_RETURN(peers, ReadPeerCurves(o.compare_path));
-    // A previous omendb run in the comparison file must not share our name.
-    for (auto& s : peers) {
-      if (s.name.rfind("omendb", 0) == 0) s.name += " [" + o.compare_path + "]";
-    }
-  }
+  OMENDB_RETURN_IF_ERROR(OpenOutputs(o, &json_out, &peers));
 
   Workload w;
   OMENDB_RETURN_IF_ERROR(LoadWorkload(o, metric, &w));
@@ -517,13 +629,7 @@ Status RunBench(const BenchOptions& o) {
     b.rerank_mapped = m.rerank_mapped;
   }
 
-  std::printf(
-      "-- search (1 thread, one query per call; QPS = median of %d run(s), each >= %.2f s)\n",
-      o.repeat, o.min_time);
-  const std::string recall_col = "recall@" + std::to_string(o.k);
-  std::printf("%6s %6s %10s %11s %9s %9s %9s %10s %9s %9s\n", "ef", "rerank", recall_col.c_str(),
-              "QPS", "mean_us", "p50_us", "p99_us", "dists/q", "exact/q", "allocs/q");
-  std::fflush(stdout);
+  const std::string recall_col = PrintSearchHeader(o, "ef", "dists/q");
 
   SearchContext ctx;  // one context for the whole sweep, as a server thread would keep
   std::vector<PlotPoint> ours;
@@ -533,19 +639,9 @@ Status RunBench(const BenchOptions& o) {
   for (size_t ef : o.ef_list) {
     for (size_t rr : reranks) {
       OMENDB_ASSIGN_OR_RETURN(EfPoint p, MeasureEf(*index, w, o, ef, rr, &ctx));
-      std::printf("%6zu %6s %10.4f %11.1f %9.1f %9.1f %9.1f %10.1f %9.1f %9.2f\n", p.ef,
-                  rr == 0 ? "auto" : std::to_string(rr).c_str(), p.recall, p.qps, p.mean_us,
-                  p.p50_us, p.p99_us, p.dists_per_query, p.reranked_per_query,
-                  p.allocs_per_query);
-      std::fflush(stdout);
-      std::string label = "ef=" + std::to_string(p.ef);
-      if (reranks.size() > 1) label += ",rr=" + (rr == 0 ? std::string("auto") : std::to_string(rr));
-      ours.push_back(PlotPoint{p.recall, p.qps, label});
-      if (json_out.is_open()) {
-        json_out << JsonLine(w, o, metric, b, p) << '\n';
-        json_out.flush();
-        if (!json_out) return Status::IOError(o.json_path + ": write failed");
-      }
+      OMENDB_RETURN_IF_ERROR(ReportPoint(
+          o, p, rr, reranks.size() > 1, "ef", [&] { return JsonLine(w, o, metric, b, p); },
+          &json_out, &ours));
     }
   }
 
@@ -566,31 +662,10 @@ Status RunBench(const BenchOptions& o) {
               b.quant.c_str(), b.code_bytes, b.graph_bytes, b.rerank_bytes,
               b.rerank_mapped ? " (memory-mapped file, not counted in memory above)" : "");
 
-  std::printf("-- best QPS at %s >= target (measured points, no interpolation)\n",
-              recall_col.c_str());
-  std::printf("   %-24s %-26s %-26s %s\n", "engine", ">=0.90", ">=0.95", ">=0.99");
-  std::vector<PlotSeries> all;
-  all.push_back(PlotSeries{"omendb", ours});
-  all.insert(all.end(), peers.begin(), peers.end());
-  for (const auto& s : all) {
-    std::printf("   %-24s %-26s %-26s %s\n", s.name.c_str(), BestCell(s.points, 0.90).c_str(),
-                BestCell(s.points, 0.95).c_str(), BestCell(s.points, 0.99).c_str());
-  }
-  std::fflush(stdout);
-
-  if (!o.plot_path.empty()) {
-    PlotText text;
-    text.title = "Recall vs QPS: " + w.name + " (n=" + std::to_string(w.base.rows) +
-                 ", d=" + std::to_string(w.base.dim) + ", " + MetricName(metric) + ")";
-    text.subtitle = "k=" + std::to_string(o.k) + ", M=" + std::to_string(o.M) +
-                    ", efConstruction=" + std::to_string(o.ef_construction) +
-                    "; 1 thread, one query per call; omendb kernel " + b.kernel;
-    text.x_label = recall_col;
-    OMENDB_RETURN_IF_ERROR(WriteTextFile(o.plot_path, RenderRecallQpsSvg(all, text)));
-    Note("wrote " + o.plot_path);
-  }
-  if (!o.json_path.empty()) Note("wrote " + o.json_path);
-  return Status::OK();
+  return FinishRun(o, w, metric, recall_col, "omendb", std::move(ours), peers,
+                   "k=" + std::to_string(o.k) + ", M=" + std::to_string(o.M) +
+                       ", efConstruction=" + std::to_string(o.ef_construction) +
+                       "; 1 thread, one query per call; omendb kernel " + b.kernel);
 }
 
 // ---------------------------------------------------------------------------
@@ -599,116 +674,36 @@ Status RunBench(const BenchOptions& o) {
 // instead of ef. Same protocol, table and JSON fields as the HNSW sweep
 // where they apply; "dists/q" is the codes scanned per query.
 
-// One IVF point: recall (warm-up pass), counters, then timed passes, as
-// MeasureEf does for the graph.
+// One IVF point, by the protocol of MeasurePoint.
 Result<EfPoint> MeasureIvf(const IvfIndex& index, const Workload& w, const BenchOptions& o,
                            size_t nprobe, size_t rerank) {
-  const size_t nq = w.queries.rows, dim = w.queries.dim, k = o.k;
-  std::vector<Neighbor> out(k);
-  auto query = [&](size_t i) { return std::span<const float>(w.queries.row(i), dim); };
   const IvfSearchParams params{static_cast<uint32_t>(nprobe), rerank};
-  EfPoint pt;
-  pt.ef = nprobe;
-  pt.rerank = rerank;
-
-  size_t hits = 0;
-  auto tw = Clock::now();
-  for (size_t i = 0; i < nq; ++i) {
-    auto r = index.Search(query(i), k, params, out);
-    if (!r.ok()) return r.status().WithContext("search (nprobe=" + std::to_string(nprobe) + ")");
-    const int32_t* gt = w.groundtruth.row(i);
-    for (size_t j = 0; j < *r; ++j) {
-      for (size_t t = 0; t < k; ++t) {
-        if (gt[t] >= 0 && static_cast<VectorId>(gt[t]) == out[j].id) {
-          ++hits;
-          break;
-        }
-      }
-    }
-  }
-  const double warm_s = SecondsSince(tw);
-  pt.recall = static_cast<double>(hits) / static_cast<double>(nq * k);
-
-  uint64_t scanned = 0, lists = 0, reranked = 0;
-  const uint64_t allocs_before = AllocationCount();
-  for (size_t i = 0; i < nq; ++i) {
-    IvfSearchStats stats;
-    auto r = index.Search(query(i), k, params, out, &stats);
-    if (!r.ok()) return r.status();
-    scanned += stats.codes_scanned;
-    lists += stats.lists_probed;
-    reranked += stats.reranked;
-  }
-  pt.allocs_per_query =
-      static_cast<double>(AllocationCount() - allocs_before) / static_cast<double>(nq);
-  pt.dists_per_query = static_cast<double>(scanned) / static_cast<double>(nq);
-  pt.hops_per_query = static_cast<double>(lists) / static_cast<double>(nq);
-  pt.reranked_per_query = static_cast<double>(reranked) / static_cast<double>(nq);
-
-  std::vector<std::vector<double>> runs_latency;
-  for (int rep = 0; rep < o.repeat; ++rep) {
-    std::vector<double> lat;
-    double passes = std::ceil(o.min_time / std::max(warm_s, 1e-6) * 1.1) + 1;
-    lat.reserve(static_cast<size_t>(std::min(passes, 1e8 / static_cast<double>(nq))) * nq);
-    double total = 0;
-    size_t done = 0;
-    while (total < o.min_time || done == 0) {
-      if (lat.capacity() < lat.size() + nq) lat.reserve(lat.size() * 2 + nq);
-      auto tp = Clock::now();
-      for (size_t i = 0; i < nq; ++i) {
-        auto t0 = Clock::now();
-        auto r = index.Search(query(i), k, params, out);
-        auto t1 = Clock::now();
-        if (!r.ok()) return r.status();
-        lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-      }
-      total += SecondsSince(tp);
-      done += nq;
-    }
-    pt.qps_runs.push_back(static_cast<double>(done) / total);
-    runs_latency.push_back(std::move(lat));
-  }
-  std::vector<size_t> order(pt.qps_runs.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return pt.qps_runs[a] < pt.qps_runs[b]; });
-  const size_t med = order[order.size() / 2];
-  std::vector<double>& lat = runs_latency[med];
-  pt.qps = pt.qps_runs[med];
-  pt.qps_min = pt.qps_runs[order.front()];
-  pt.qps_max = pt.qps_runs[order.back()];
-  pt.mean_us = std::accumulate(lat.begin(), lat.end(), 0.0) / static_cast<double>(lat.size());
-  std::sort(lat.begin(), lat.end());
-  pt.p50_us = Percentile(lat, 0.50);
-  pt.p99_us = Percentile(lat, 0.99);
-  pt.timed_queries = lat.size();
-  return pt;
+  return MeasurePoint(
+      w, o, "nprobe", nprobe, rerank,
+      [&](std::span<const float> q, std::span<Neighbor> out) {
+        return index.Search(q, o.k, params, out);
+      },
+      [&](std::span<const float> q, std::span<Neighbor> out, SearchCounts* counts) {
+        IvfSearchStats stats;
+        auto r = index.Search(q, o.k, params, out, &stats);
+        counts->dists += stats.codes_scanned;
+        counts->hops += stats.lists_probed;
+        counts->reranked += stats.reranked;
+        return r;
+      });
 }
 
 std::string IvfJsonLine(const Workload& w, const BenchOptions& o, Metric metric,
                         const BuildFacts& b, uint32_t nlist, const EfPoint& p) {
-  std::string runs = "[";
-  for (size_t i = 0; i < p.qps_runs.size(); ++i) runs += (i ? "," : "") + Number(p.qps_runs[i]);
-  runs += "]";
-  return "{\"engine\":\"omendb\",\"phase\":\"search\",\"index\":\"ivf\",\"dataset\":" +
-         Quote(w.name) + ",\"n\":" + std::to_string(w.base.rows) +
-         ",\"dim\":" + std::to_string(w.base.dim) + ",\"metric\":" + Quote(MetricName(metric)) +
-         ",\"queries\":" + std::to_string(w.queries.rows) + ",\"k\":" + std::to_string(o.k) +
-         ",\"nlist\":" + std::to_string(nlist) + ",\"nprobe\":" + std::to_string(p.ef) +
-         ",\"quant\":" + Quote(b.quant) + ",\"rerank\":" + std::to_string(p.rerank) +
-         ",\"reranked_per_query\":" + Number(p.reranked_per_query) +
-         ",\"threads\":1,\"recall\":" + Number(p.recall) + ",\"qps\":" + Number(p.qps) +
-         ",\"qps_runs\":" + runs + ",\"mean_us\":" + Number(p.mean_us) +
-         ",\"p50_us\":" + Number(p.p50_us) + ",\"p99_us\":" + Number(p.p99_us) +
-         ",\"allocs_per_query\":" + Number(p.allocs_per_query) +
-         ",\"codes_scanned_per_query\":" + Number(p.dists_per_query) +
-         ",\"lists_probed_per_query\":" + Number(p.hops_per_query) +
-         ",\"timed_queries\":" + std::to_string(p.timed_queries) +
-         ",\"build_s\":" + Number(b.build_s) + ",\"build_threads\":" +
-         std::to_string(b.build_threads) + ",\"bytes_per_vector\":" + Number(b.bytes_per_vector) +
-         ",\"code_bytes_per_vector\":" + Number(b.code_bytes) +
-         ",\"rerank_bytes_per_vector\":" + Number(b.rerank_bytes) +
-         ",\"kernel\":" + Quote(b.kernel) + ",\"seed\":" + std::to_string(o.seed) + "}";
+  return SearchJsonLine(
+      w, o, metric, b, p, ",\"index\":\"ivf\"",
+      ",\"nlist\":" + std::to_string(nlist) + ",\"nprobe\":" + std::to_string(p.ef),
+      ",\"codes_scanned_per_query\":" + Number(p.dists_per_query) +
+          ",\"lists_probed_per_query\":" + Number(p.hops_per_query),
+      ",\"build_threads\":" + std::to_string(b.build_threads) +
+          ",\"bytes_per_vector\":" + Number(b.bytes_per_vector) +
+          ",\"code_bytes_per_vector\":" + Number(b.code_bytes) +
+          ",\"rerank_bytes_per_vector\":" + Number(b.rerank_bytes));
 }
 
 Status RunIvf(const BenchOptions& o) {
@@ -724,17 +719,8 @@ Status RunIvf(const BenchOptions& o) {
     return Status::InvalidArgument("--index ivf keeps its re-rank vectors in memory");
   }
   std::ofstream json_out;
-  if (!o.json_path.empty()) {
-    json_out.open(o.json_path, std::ios::trunc);
-    if (!json_out) return Status::IOError(o.json_path + ": cannot create");
-  }
   std::vector<PlotSeries> peers;
-  if (!o.compare_path.empty()) {
-    OMENDB_ASSIGN_OR_RETURN(peers, ReadPeerCurves(o.compare_path));
-    for (auto& s : peers) {
-      if (s.name.rfind("omendb", 0) == 0) s.name += " [" + o.compare_path + "]";
-    }
-  }
+  OMENDB_RETURN_IF_ERROR(OpenOutputs(o, &json_out, &peers));
 
   Workload w;
   OMENDB_RETURN_IF_ERROR(LoadWorkload(o, metric, &w));
@@ -772,33 +758,14 @@ Status RunIvf(const BenchOptions& o) {
   Note("build (train + add, " + std::to_string(b.build_threads) + " threads): " +
        Fixed(b.build_s, 2) + " s, nlist " + std::to_string(index->nlist()));
 
-  std::printf(
-      "-- search (1 thread, one query per call; QPS = median of %d run(s), each >= %.2f s)\n",
-      o.repeat, o.min_time);
-  const std::string recall_col = "recall@" + std::to_string(o.k);
-  std::printf("%6s %6s %10s %11s %9s %9s %9s %10s %9s %9s\n", "nprobe", "rerank",
-              recall_col.c_str(), "QPS", "mean_us", "p50_us", "p99_us", "codes/q", "exact/q",
-              "allocs/q");
-  std::fflush(stdout);
+  const std::string recall_col = PrintSearchHeader(o, "nprobe", "codes/q");
   std::vector<PlotPoint> ours;
   for (size_t nprobe : o.nprobe_list) {
     for (size_t rr : o.rerank_list) {
       OMENDB_ASSIGN_OR_RETURN(EfPoint p, MeasureIvf(*index, w, o, nprobe, rr));
-      std::printf("%6zu %6s %10.4f %11.1f %9.1f %9.1f %9.1f %10.1f %9.1f %9.2f\n", p.ef,
-                  rr == 0 ? "auto" : std::to_string(rr).c_str(), p.recall, p.qps, p.mean_us,
-                  p.p50_us, p.p99_us, p.dists_per_query, p.reranked_per_query,
-                  p.allocs_per_query);
-      std::fflush(stdout);
-      std::string label = "nprobe=" + std::to_string(p.ef);
-      if (o.rerank_list.size() > 1) {
-        label += ",rr=" + (rr == 0 ? std::string("auto") : std::to_string(rr));
-      }
-      ours.push_back(PlotPoint{p.recall, p.qps, label});
-      if (json_out.is_open()) {
-        json_out << IvfJsonLine(w, o, metric, b, index->nlist(), p) << '\n';
-        json_out.flush();
-        if (!json_out) return Status::IOError(o.json_path + ": write failed");
-      }
+      OMENDB_RETURN_IF_ERROR(ReportPoint(
+          o, p, rr, o.rerank_list.size() > 1, "nprobe",
+          [&] { return IvfJsonLine(w, o, metric, b, index->nlist(), p); }, &json_out, &ours));
     }
   }
 
@@ -810,29 +777,10 @@ Status RunIvf(const BenchOptions& o) {
   std::printf("   per vector: %s codes %.0f B (FastScan block share + 1-bit factors + full code); "
               "re-rank store %.1f B\n",
               b.quant.c_str(), b.code_bytes, b.rerank_bytes);
-  std::printf("-- best QPS at %s >= target (measured points, no interpolation)\n",
-              recall_col.c_str());
-  std::printf("   %-24s %-26s %-26s %s\n", "engine", ">=0.90", ">=0.95", ">=0.99");
-  std::vector<PlotSeries> all;
-  all.push_back(PlotSeries{"omendb-ivf", ours});
-  all.insert(all.end(), peers.begin(), peers.end());
-  for (const auto& s : all) {
-    std::printf("   %-24s %-26s %-26s %s\n", s.name.c_str(), BestCell(s.points, 0.90).c_str(),
-                BestCell(s.points, 0.95).c_str(), BestCell(s.points, 0.99).c_str());
-  }
-  std::fflush(stdout);
-  if (!o.plot_path.empty()) {
-    PlotText text;
-    text.title = "Recall vs QPS: " + w.name + " (n=" + std::to_string(w.base.rows) +
-                 ", d=" + std::to_string(w.base.dim) + ", " + MetricName(metric) + ")";
-    text.subtitle = "k=" + std::to_string(o.k) + ", IVF nlist=" + std::to_string(index->nlist()) +
-                    ", " + b.quant + "; 1 thread, one query per call; omendb kernel " + b.kernel;
-    text.x_label = recall_col;
-    OMENDB_RETURN_IF_ERROR(WriteTextFile(o.plot_path, RenderRecallQpsSvg(all, text)));
-    Note("wrote " + o.plot_path);
-  }
-  if (!o.json_path.empty()) Note("wrote " + o.json_path);
-  return Status::OK();
+  return FinishRun(o, w, metric, recall_col, "omendb-ivf", std::move(ours), peers,
+                   "k=" + std::to_string(o.k) + ", IVF nlist=" + std::to_string(index->nlist()) +
+                       ", " + b.quant + "; 1 thread, one query per call; omendb kernel " +
+                       b.kernel);
 }
 
 }  // namespace
