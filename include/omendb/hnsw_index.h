@@ -40,7 +40,7 @@ struct HnswOptions {
   Metric metric = Metric::kL2;
   uint32_t M = 16;                   // out-degree bound on upper layers ("M" in the paper), 2..512;
                                      // layer 0 allows 2*M ("M_max0")
-  uint32_t ef_construction = 200;    // beam width while inserting ("efConstruction"), >= 1
+  uint32_t ef_construction = 200;    // beam width while inserting ("efConstruction"), 1..100000
   uint64_t seed = 42;                // level sampling; same seed + same inserts = same graph
   size_t initial_capacity = 0;       // slots reserved up front; the index grows as needed
   // How the graph walk reads vectors (types.h). With quantization the walk

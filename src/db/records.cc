@@ -80,7 +80,9 @@ Status ValidateCollectionOptions(const CollectionOptions& o) {
   if (o.M < 2 || o.M > 512) {
     return Status::InvalidArgument("M must be in 2..512, got " + std::to_string(o.M));
   }
-  if (o.ef_construction == 0) return Status::InvalidArgument("ef_construction must be >= 1");
+  if (o.ef_construction == 0 || o.ef_construction > 100000) {
+    return Status::InvalidArgument("ef_construction must be in 1..100000");
+  }
   switch (o.quant.kind) {
     case QuantKind::kNone:
     case QuantKind::kFp16:

@@ -1222,7 +1222,7 @@ Result<std::unique_ptr<HnswGraph>> HnswGraph::Deserialize(std::string_view bytes
   o.ef_construction = Get32(h + 28);
   o.seed = Get64(h + 32);
   if (o.dim == 0 || o.dim > 65536 || metric > 2 || o.M < 2 || o.M > 512 ||
-      o.ef_construction == 0) {
+      o.ef_construction == 0 || o.ef_construction > 100000) {
     return Corrupt("parameters out of range");
   }
   o.metric = static_cast<Metric>(metric);
