@@ -4,7 +4,7 @@
 //   - serialize back to exactly the input, and that must read again and
 //     serialize identically;
 //   - encode vectors (finite, extreme and non-finite values) and answer
-//     PrepareQuery / dist / batch / lower on those codes and on codes made
+//     PrepareQuery / dist / batch / batch_bounded / lower on those codes and on codes made
 //     of arbitrary bytes: an index loads stored codes without re-encoding
 //     them, so every kernel must be safe for any code bytes;
 //   - give the same results from every kernel table this CPU can run where
@@ -264,6 +264,26 @@ void ExerciseRaBitQ(const quant::RaBitQCodec& c, const void* state,
   }
   for (const quant::RaBitQKernels* k : tables) {
     RunKernels(c, k->dist[bits], k->batch[bits], state, codes, true);
+  }
+  // The two-stage batch at a few limits (the first code's estimate, +-inf,
+  // NaN): identical on every table, and each result either the full estimate
+  // or a value >= the limit.
+  {
+    std::vector<float> full(codes.size()), ref(codes.size()), got(codes.size() + 1);
+    tables[0]->batch[bits](state, codes.data(), codes.size(), full.data());
+    const float inf = std::numeric_limits<float>::infinity();
+    for (float limit : {codes.empty() ? 0.0f : full[0], inf, -inf,
+                        std::numeric_limits<float>::quiet_NaN()}) {
+      for (size_t t = 0; t < tables.size(); ++t) {
+        float* out = t == 0 ? ref.data() : got.data();
+        tables[t]->batch_bounded[bits](state, codes.data(), codes.size(), limit, out);
+        tables[t]->batch_bounded[bits](state, codes.data(), 0, limit, got.data() + codes.size());
+        for (size_t i = 0; i < codes.size(); ++i) {
+          if (t > 0 && !SameBits(out[i], ref[i])) std::abort();
+          if (!SameBits(out[i], full[i]) && !(out[i] >= limit)) std::abort();
+        }
+      }
+    }
   }
   // FastScan over (up to) the first 32 codes.
   const size_t n = std::min(codes.size(), quant::kFastScanBatch);

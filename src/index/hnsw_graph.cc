@@ -213,35 +213,53 @@ void* AlignedState(std::vector<uint64_t>& buf, size_t bytes) {
 DistOp HnswGraph::RawOp(const float* q, SearchScratch& s) const {
   void* st = AlignedState(s.raw_state, float_codec_->query_state_bytes());
   float_codec_->PrepareQuery(q, st);
-  return DistOp{st, float_codec_->dist, float_codec_->batch, true, raw_prefetch_bytes_};
+  return DistOp{st, float_codec_->dist, float_codec_->batch, nullptr, true, raw_prefetch_bytes_};
 }
 
 DistOp HnswGraph::CodeOp(const quant::Codec& codec, const float* q, SearchScratch& s) const {
   void* st = AlignedState(s.code_state, codec.query_state_bytes());
   codec.PrepareQuery(q, st);
-  return DistOp{st, codec.dist, codec.batch, false, code_prefetch_bytes_};
+  return DistOp{st, codec.dist, codec.batch, codec.batch_bounded, false, code_prefetch_bytes_};
 }
 
 uint32_t HnswGraph::Greedy(const char* base, size_t limit, const DistOp& op, uint32_t entry,
-                           float* entry_dist, uint32_t layer, uint64_t* dists) const {
+                           float* entry_dist, uint32_t layer, SearchScratch& s,
+                           uint64_t* dists) const {
   uint32_t cur = entry;
   float cur_d = *entry_dist;
+  const uint8_t** bptr = s.batch_ptr.data();
+  uint32_t* bslot = s.batch_slot.data();
+  float* bdist = s.batch_dist.data();
   bool changed = true;
   while (changed) {
     changed = false;
     const uint32_t* list = List(base, cur, layer);
-    uint32_t cnt = LoadAcq(list);
+    const uint32_t cnt = std::min(LoadAcq(list), max_m0_);
+    // All of a node's neighbours at once, their loads started together (the
+    // upper-layer nodes are scattered over the record array: each is a
+    // cache miss), then the nearest of them: the same node the one-by-one
+    // scan picks (the first strictly smaller distance wins ties).
+    size_t nb = 0;
     for (uint32_t j = 1; j <= cnt; ++j) {
-      uint32_t v = LoadAcq(list + j);
+      const uint32_t v = LoadAcq(list + j);
       // Upper-layer lists live outside the record array and are shared by
       // every generation of it, so a reader on an older generation can meet
       // a node added after that generation was retired: skip it.
       if (v >= limit) continue;
-      float d = OpDist(op, base, v);
-      ++*dists;
-      if (d < cur_d) {
-        cur_d = d;
-        cur = v;
+      const uint8_t* vp = Target(base, v, op.raw);
+      for (size_t off = 0; off < op.prefetch_bytes; off += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(vp) + off, _MM_HINT_T0);
+      }
+      bptr[nb] = vp;
+      bslot[nb] = v;
+      ++nb;
+    }
+    op.batch(op.state, bptr, nb, bdist);
+    *dists += nb;
+    for (size_t j = 0; j < nb; ++j) {
+      if (bdist[j] < cur_d) {
+        cur_d = bdist[j];
+        cur = bslot[j];
         changed = true;
       }
     }
@@ -278,7 +296,12 @@ size_t HnswGraph::SearchLayer(const char* base, const DistOp& op, uint32_t entry
     // Gather the unvisited neighbours first and start their loads, so the
     // distance loop below finds the vectors on their way into cache.
     size_t nb = GatherUnvisited(base, list, cnt, visited, epoch, op, bptr, bslot);
-    op.batch(op.state, bptr, nb, bdist);
+    if (op.bounded != nullptr && size == ef) {
+      // Only a distance below the current worst can enter the full beam.
+      op.bounded(op.state, bptr, nb, pool[size - 1].dist, bdist);
+    } else {
+      op.batch(op.state, bptr, nb, bdist);
+    }
     *dists += nb;
     size_t lowest = size;  // smallest position an insertion landed at
     for (size_t j = 0; j < nb; ++j) {
@@ -461,7 +484,9 @@ Status HnswGraph::InsertLocked(VectorId id, const float* vec, SearchScratch& s) 
   float d = Distance(q, RawVec(base, entry));
   uint32_t cur = entry;
   const size_t limit = storage_.load(std::memory_order_acquire)->capacity;
-  for (uint32_t l = max_level; l > level; --l) cur = Greedy(base, limit, op, cur, &d, l, &dists);
+  for (uint32_t l = max_level; l > level; --l) {
+    cur = Greedy(base, limit, op, cur, &d, l, s, &dists);
+  }
   // Search every layer first and publish afterwards: the node's own lists on
   // all layers are written before the first back-link makes it reachable, so
   // a concurrent search can never walk into a node whose layer-0 list is
@@ -534,7 +559,12 @@ size_t HnswGraph::SearchLayerFiltered(const char* base, const DistOp& op, uint32
     const uint32_t* list = List(base, c.slot, 0);
     uint32_t cnt = LoadAcq(list);
     size_t nb = GatherUnvisited(base, list, cnt, visited, epoch, op, bptr, bslot);
-    op.batch(op.state, bptr, nb, bdist);
+    if (op.bounded != nullptr && size == ef) {
+      // Neither list takes a node at or beyond W's worst once W is full.
+      op.bounded(op.state, bptr, nb, results[size - 1].dist, bdist);
+    } else {
+      op.batch(op.state, bptr, nb, bdist);
+    }
     *dists += nb;
     for (size_t j = 0; j < nb; ++j) {
       float d = bdist[j];
@@ -702,7 +732,7 @@ size_t HnswGraph::Search(const float* query, size_t k, size_t ef, Neighbor* out,
     ++dists;
     uint32_t cur = entry;
     for (uint32_t l = max_level; l > 0; --l) {
-      cur = Greedy(base, st->capacity, op, cur, &d, l, &dists);
+      cur = Greedy(base, st->capacity, op, cur, &d, l, s, &dists);
     }
     if (filter == nullptr && linked_removed() == 0) {
       n = SearchLayer(base, op, cur, d, beam, 0, s, &dists, &hops);

@@ -121,6 +121,10 @@ struct DistOp {
   const void* state = nullptr;
   quant::CodeDistFn dist = nullptr;
   quant::CodeBatchFn batch = nullptr;
+  // Two-stage batch (Codec::batch_bounded) or null: the beam search passes
+  // its current worst distance, so a code that cannot enter the beam stops
+  // after the first stage.
+  quant::CodeBoundedBatchFn bounded = nullptr;
   bool raw = true;            // targets are full-precision vectors
   size_t prefetch_bytes = 0;  // bytes of each target to prefetch while gathering
 };
@@ -362,9 +366,10 @@ class HnswGraph {
   }
 
   // Greedy descent on `layer` (SEARCH-LAYER with ef = 1) over the records
-  // of one generation of the array, whose capacity is `limit`.
+  // of one generation of the array, whose capacity is `limit`. Uses the
+  // scratch's batch arrays (EnsureScratch first).
   uint32_t Greedy(const char* base, size_t limit, const DistOp& op, uint32_t entry,
-                  float* entry_dist, uint32_t layer, uint64_t* dists) const;
+                  float* entry_dist, uint32_t layer, SearchScratch& s, uint64_t* dists) const;
   // Algorithm 2 on `layer` from `entry`, beam width ef. Leaves the beam,
   // sorted nearest first, in scratch.pool and returns its size.
   size_t SearchLayer(const char* base, const DistOp& op, uint32_t entry, float entry_dist,

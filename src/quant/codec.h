@@ -35,6 +35,15 @@ using CodeDistFn = float (*)(const void* state, const uint8_t* code);
 // out[i] = estimated distance to codes[i] for i < n; prefetches codes a few
 // entries ahead while computing.
 using CodeBatchFn = void (*)(const void* state, const uint8_t* const* codes, size_t n, float* out);
+// out[i] for i < n as CodeBatchFn computes it, except that a code whose
+// cheaper first-stage lower bound on the distance is already >= `limit` may
+// get that bound instead (a value >= limit) without its full estimate. A
+// caller that keeps only distances below `limit` therefore keeps what it
+// would keep with CodeBatchFn, up to the bound's failure probability (a
+// probabilistic bound: RaBitQ's is exceeded for a few percent of codes
+// near the limit). Does not prefetch: the caller has issued the loads.
+using CodeBoundedBatchFn = void (*)(const void* state, const uint8_t* const* codes, size_t n,
+                                    float limit, float* out);
 // Lower bound on the true distance given the estimate `est` for this code
 // (est - error bound). Null for codecs without a bound.
 using CodeLowerFn = float (*)(const void* state, const uint8_t* code, float est);
@@ -68,6 +77,8 @@ class Codec {
   CodeDistFn dist = nullptr;
   CodeBatchFn batch = nullptr;
   CodeLowerFn lower = nullptr;
+  // Null unless the codec has a cheaper first stage (RaBitQ with B >= 2).
+  CodeBoundedBatchFn batch_bounded = nullptr;
 
   // Appends the codec's trained parameters (not the codes) to `out`, in a
   // self-describing form that DeserializeCodec reads back bit for bit.

@@ -35,6 +35,7 @@ RaBitQLayout MakeRaBitQLayout(uint32_t dim, uint32_t bits) {
   }
   l.sign_offset = kCodeFactorBytes;
   l.ex_offset = kCodeFactorBytes + l.dp / 8;
+  l.bin_offset = rabitq_internal::BinOffsetOf(l.dp, bits);
   l.code_bytes = rabitq_internal::CodeBytesOf(l.dp, bits);
   return l;
 }
@@ -224,7 +225,10 @@ double SearchGridScale(const float* a, size_t n, uint32_t ex_bits, uint8_t* y, d
 
 namespace {
 
-constexpr uint8_t kBodyVersion = 1;
+// Version 2: B >= 2 codes end with the sign plane's 1-bit factors, so the
+// codes a version 1 codec described (without them) are not readable by this
+// one; version 1 is refused (NotSupported) rather than misread.
+constexpr uint8_t kBodyVersion = 2;
 constexpr uint8_t kFlagFastEncode = 1;
 
 uint64_t SplitMix64(uint64_t* state) {
@@ -359,6 +363,7 @@ void RaBitQCodec::Finish() {
   kernels_ = &BestRaBitQKernels();
   dist = kernels_->dist[layout_.bits];
   batch = kernels_->batch[layout_.bits];
+  batch_bounded = layout_.bits >= 2 ? kernels_->batch_bounded[layout_.bits] : nullptr;
   lower = &RaBitQLower;
 }
 
@@ -512,7 +517,15 @@ void RaBitQCodec::EncodeWithBinFactors(const float* x, uint8_t* code, RaBitQFact
   std::memcpy(code + 4, &f.rescale, 4);
   std::memcpy(code + 8, &f.err, 4);
   code[12] = static_cast<uint8_t>(cid);
-  if (bin != nullptr) *bin = factors(ip_g1r, 0.25 * dp, ip_g1off);
+  if (bin != nullptr || layout_.bin_offset != 0) {
+    const RaBitQFactors f1 = factors(ip_g1r, 0.25 * dp, ip_g1off);
+    if (bin != nullptr) *bin = f1;
+    if (layout_.bin_offset != 0) {
+      std::memcpy(code + layout_.bin_offset, &f1.add, 4);
+      std::memcpy(code + layout_.bin_offset + 4, &f1.rescale, 4);
+      std::memcpy(code + layout_.bin_offset + 8, &f1.err, 4);
+    }
+  }
 }
 
 void RaBitQCodec::PrepareQuery(const float* q, void* state) const {
@@ -537,40 +550,12 @@ void RaBitQCodec::PrepareQuery(const float* q, void* state) const {
     h->g_add[k] = metric_ == Metric::kL2 ? d2 : -kern.dot(u, c, dp);
   }
 
-  // u = q' - m'; symmetric quantisation u ~ delta * u~.
-  float maxabs = 0;
-  double sum_u = 0;
-  for (uint32_t i = 0; i < dp; ++i) {
-    const float v = u[i] - mean_[i];
-    u[i] = v;
-    sum_u += v;
-    const float m = std::fabs(v);
-    if (m > maxabs) maxabs = m;  // NaN never compares greater
-  }
-  const bool wide = QueryIsInt16(bits);
-  const float qmax = wide ? 32767.0f : 127.0f;
-  const double delta = maxabs > 0 && std::isfinite(maxabs) ? static_cast<double>(maxabs) / qmax : 1.0;
-  const float inv = static_cast<float>(1.0 / delta);
-  int64_t sum_i = 0;
-  auto quantise = [&](float v) -> int32_t {
-    float s = std::nearbyint(v * inv);
-    if (!(s >= -qmax)) s = (s > 0 || s < 0) ? -qmax : 0.0f;  // NaN -> 0
-    if (s > qmax) s = qmax;
-    return static_cast<int32_t>(s);
-  };
-  if (wide) {
-    auto* qi = reinterpret_cast<int16_t*>(static_cast<uint8_t*>(state) + kQueryIntsOffset);
-    for (uint32_t i = 0; i < dp; ++i) {
-      qi[i] = static_cast<int16_t>(quantise(u[i]));
-      sum_i += qi[i];
-    }
-  } else {
-    auto* qi = reinterpret_cast<int8_t*>(static_cast<uint8_t*>(state) + kQueryIntsOffset);
-    for (uint32_t i = 0; i < dp; ++i) {
-      qi[i] = static_cast<int8_t>(quantise(u[i]));
-      sum_i += qi[i];
-    }
-  }
+  // u = q' - m'; symmetric quantisation u ~ delta * u~ (per ISA, same bits).
+  const QueryIntsInfo qi = kernels_->prepare_ints(
+      u, mean_.data(), dp, QueryIsInt16(bits), static_cast<uint8_t*>(state) + kQueryIntsOffset);
+  const double delta = qi.delta;
+  const double sum_u = qi.sum_u;
+  const int64_t sum_i = qi.sum_ints;
   h->dp = dp;
   h->bits = bits;
   h->ex_bits = bits - 1;

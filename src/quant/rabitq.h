@@ -79,8 +79,14 @@ inline constexpr uint32_t kRaBitQMaxBits = 9;
 //   [13, 16)  zero
 //   [16, 16 + Dp/8)           sign plane: bit j of byte i = sign of dim 8i + j
 //   [16 + Dp/8, 16 + Dp*B/8)  ex bits (B >= 2), in the field layout below
-// so code_bytes = 16 + Dp * B / 8 (a multiple of 8 as Dp is a multiple of 64):
-// 48 bytes for D = 128, B = 2; 432 for D = 784 (Dp = 832), B = 4.
+//   B >= 2 only, 16 bytes at bin_offset = 16 + Dp*B/8: the 1-bit factors of
+//     the sign plane (float F1_add, F1_rescale, F1_err, then 4 zero bytes;
+//     the centre is the code's own), so a graph walk can compute the 1-bit
+//     estimate and bound from the first cache lines of a code and read the
+//     ex bits only when the bound leaves the candidate in play
+// so code_bytes = 16 + Dp * B / 8 (+ 16 for B >= 2), a multiple of 8 as Dp
+// is a multiple of 64: 32 bytes for D = 128, B = 1; 64 for D = 128, B = 2;
+// 448 for D = 784 (Dp = 832), B = 4.
 //
 // Ex-bit fields. The b = B - 1 ex bits of a dimension are split into fields
 // of width 4, 2 or 1 (most significant first): b = 1: {1}; 2: {2}; 3: {2,1};
@@ -112,6 +118,7 @@ struct RaBitQLayout {
   ExField fields[3] = {};
   size_t sign_offset = kCodeFactorBytes;
   size_t ex_offset = 0;
+  size_t bin_offset = 0;  // B >= 2: the sign plane's 1-bit factors; 0 for B = 1
   size_t code_bytes = 0;
 };
 RaBitQLayout MakeRaBitQLayout(uint32_t dim, uint32_t bits);
@@ -238,6 +245,15 @@ inline float EstimateBinFromIp(const void* state, const RaBitQFactors& f1, int64
   const double gu = q->delta * (static_cast<double>(ip_bin) + q->bin_bias);
   return f1.add + q->g_add[f1.centre & 15] + f1.rescale * static_cast<float>(gu);
 }
+// The 1-bit factors a B >= 2 code keeps at `bin_offset` (layout above).
+inline RaBitQFactors ReadBinFactors(const uint8_t* code, size_t bin_offset) {
+  RaBitQFactors f;
+  std::memcpy(&f.add, code + bin_offset, 4);
+  std::memcpy(&f.rescale, code + bin_offset + 4, 4);
+  std::memcpy(&f.err, code + bin_offset + 8, 4);
+  f.centre = code[12] & (kRaBitQMaxCentres - 1);
+  return f;
+}
 // Error bound of a code (or a 1-bit code's factors) for this query.
 inline float ErrorBound(const void* state, const RaBitQFactors& f) {
   const auto* q = static_cast<const RaBitQQuery*>(state);
@@ -281,15 +297,33 @@ void PrepareFastScanLut(const void* query_state, void* lut);
 using IpFn = int64_t (*)(const void* state, const uint8_t* code);
 // sums[i] = sum over nibble groups of the table entries of code i, i < 32.
 using FastScanFn = void (*)(const void* lut, const uint8_t* block, uint32_t* sums);
+// PrepareQuery's per-dimension work: u[i] -= mean[i] for i < dp (dp a
+// multiple of 64), then u quantised symmetrically into `ints` (int8, or
+// int16 when `wide`) with step delta = max|u| / qmax (1 when that is 0 or
+// not finite): round to nearest even, clamp to +-qmax, NaN to 0. sum_u is
+// accumulated in double in 16 interleaved lanes (lane i % 16) added up in
+// lane order, so every ISA returns the same bits.
+struct QueryIntsInfo {
+  double sum_u;
+  double delta;
+  int64_t sum_ints;
+};
+using PrepareIntsFn = QueryIntsInfo (*)(float* u, const float* mean, uint32_t dp, bool wide,
+                                        void* ints);
 
 struct RaBitQKernels {
   const char* name;
   CodeDistFn dist[kRaBitQMaxBits + 1];    // indexed by B
   CodeBatchFn batch[kRaBitQMaxBits + 1];
+  // Two-stage batch (Codec::batch_bounded): sign plane and 1-bit bound
+  // first, ex bits only below the limit. B = 1 has no second stage: the
+  // entry computes the plain estimate.
+  CodeBoundedBatchFn batch_bounded[kRaBitQMaxBits + 1];
   IpFn ip_code[kRaBitQMaxBits + 1];       // <x_u, u~>
   IpFn ip_bin[kRaBitQMaxBits + 1];        // <sign bits, u~>
   IpFn ip_ex[kRaBitQMaxBits + 1];         // <ex, u~> (0 for B = 1)
   FastScanFn fastscan;
+  PrepareIntsFn prepare_ints;
 };
 
 // The kernel tables. Avx512 needs IsaSupported(kAvx512); its VNNI form also

@@ -73,8 +73,12 @@ inline uint64_t LoadU64(const uint8_t* p) {
   return v;
 }
 
+// Offset of a B >= 2 code's 1-bit factors (0 for B = 1, which has none).
+inline size_t BinOffsetOf(uint32_t dp, uint32_t bits) {
+  return bits >= 2 ? kCodeFactorBytes + size_t{dp} * bits / 8 : 0;
+}
 inline size_t CodeBytesOf(uint32_t dp, uint32_t bits) {
-  return kCodeFactorBytes + size_t{dp} * bits / 8;
+  return kCodeFactorBytes + size_t{dp} * bits / 8 + (bits >= 2 ? kCodeFactorBytes : 0);
 }
 
 // Prefetches every cache line of one code (hint only; never faults).
@@ -106,6 +110,39 @@ __attribute__((always_inline)) inline void BatchLoop(const void* state,
     out[i] = EstimateFromIp(state, codes[i], ip(state, codes[i]));
   }
 }
+
+// The two-stage batch every ISA shares (Codec::batch_bounded; Extended
+// RaBitQ's incremental estimate, algorithms.md 1.6): <s, u~> from the sign
+// plane gives the 1-bit estimate and its bound [RBQ24 3.2]; a code whose
+// lower bound is >= limit stops there, any other adds <ex, u~> for exactly
+// the full estimate `batch` returns (the integers are equal). The bound does
+// not include the integer query's rounding; at 8 bits it is a small fraction
+// of the 1-bit code's error.
+template <class IpBin, class IpEx>
+__attribute__((always_inline)) inline void BoundedBatchLoop(const void* state,
+                                                            const uint8_t* const* codes, size_t n,
+                                                            float limit, float* out, IpBin ip_bin,
+                                                            IpEx ip_ex) {
+  const auto* q = static_cast<const RaBitQQuery*>(state);
+  if (q->bits < 2) {
+    for (size_t i = 0; i < n; ++i) {
+      out[i] = EstimateFromIp(state, codes[i], ip_bin(state, codes[i]));
+    }
+    return;
+  }
+  const size_t bin_offset = BinOffsetOf(q->dp, q->bits);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* code = codes[i];
+    const int64_t bin = ip_bin(state, code);
+    const RaBitQFactors f1 = ReadBinFactors(code, bin_offset);
+    const float lower1 = EstimateBinFromIp(state, f1, bin) - ErrorBound(state, f1);
+    out[i] = lower1 >= limit ? lower1 : EstimateIncremental(state, code, bin, ip_ex(state, code));
+  }
+}
+
+// The scalar reference for RaBitQKernels::prepare_ints (the AVX2 table uses
+// it too).
+QueryIntsInfo PrepareIntsScalar(float* u, const float* mean, uint32_t dp, bool wide, void* ints);
 
 // Per-ISA table builders (rabitq_kernels_{scalar,avx2,avx512}.cc).
 const RaBitQKernels& ScalarTable();

@@ -198,6 +198,12 @@ template <uint32_t B>
 RQ2_FN void Batch(const void* state, const uint8_t* const* codes, size_t n, float* out) {
   BatchLoop(state, codes, n, out, &IpCode<B>);
 }
+template <uint32_t B>
+RQ2_FN void BatchBounded(const void* state, const uint8_t* const* codes, size_t n, float limit,
+                         float* out) {
+  // For B = 1 the sign plane is the whole code and IpBin<1> its full product.
+  BoundedBatchLoop(state, codes, n, limit, out, &IpBin<B>, &IpEx<B>);
+}
 
 RQ2_INLINE __m256i AddU8AsU16(__m256i acc, __m256i r) {
   acc = _mm256_add_epi16(acc, _mm256_cvtepu8_epi16(_mm256_castsi256_si128(r)));
@@ -242,10 +248,12 @@ constexpr RaBitQKernels MakeTable(std::index_sequence<I...>) {
       "avx2",
       {&Dist<I == 0 ? 1 : I>...},
       {&Batch<I == 0 ? 1 : I>...},
+      {&BatchBounded<I == 0 ? 1 : I>...},
       {&IpCode<I == 0 ? 1 : I>...},
       {&IpBin<I == 0 ? 1 : I>...},
       {&IpEx<I == 0 ? 1 : I>...},
       &FastScan,
+      &PrepareIntsScalar,
   };
 }
 

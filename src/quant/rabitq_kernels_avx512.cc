@@ -4,6 +4,7 @@
 // rabitq_kernels_avx512.inc, compiled once per target.
 #include <cpuid.h>
 
+#include <cmath>
 #include <utility>
 
 #include "quant/rabitq_kernels.h"

@@ -3,6 +3,7 @@
 // multiplied with the integer query in int64, in index order. The SIMD
 // kernels must produce the same integers (they are exact sums, so order does
 // not matter) and hence bit-identical estimates.
+#include <cmath>
 #include <utility>
 
 #include "quant/rabitq_kernels.h"
@@ -62,6 +63,12 @@ template <uint32_t B>
 void Batch(const void* state, const uint8_t* const* codes, size_t n, float* out) {
   BatchLoop(state, codes, n, out, &IpCode<B>);
 }
+template <uint32_t B>
+void BatchBounded(const void* state, const uint8_t* const* codes, size_t n, float limit,
+                  float* out) {
+  // For B = 1 the sign plane is the whole code and IpBin<1> its full product.
+  BoundedBatchLoop(state, codes, n, limit, out, &IpBin<B>, &IpEx<B>);
+}
 
 void FastScan(const void* lut, const uint8_t* block, uint32_t* sums) {
   const auto* h = static_cast<const FastScanLut*>(lut);
@@ -79,6 +86,42 @@ void FastScan(const void* lut, const uint8_t* block, uint32_t* sums) {
   }
 }
 
+}  // namespace
+
+QueryIntsInfo PrepareIntsScalar(float* u, const float* mean, uint32_t dp, bool wide, void* ints) {
+  double lanes[16] = {};
+  float maxabs = 0;
+  for (uint32_t i = 0; i < dp; ++i) {
+    const float v = u[i] - mean[i];
+    u[i] = v;
+    lanes[i % 16] += v;
+    const float m = std::fabs(v);
+    if (m > maxabs) maxabs = m;  // NaN never compares greater
+  }
+  double sum_u = 0;
+  for (double l : lanes) sum_u += l;
+  const float qmax = wide ? 32767.0f : 127.0f;
+  const double delta =
+      maxabs > 0 && std::isfinite(maxabs) ? static_cast<double>(maxabs) / qmax : 1.0;
+  const float inv = static_cast<float>(1.0 / delta);
+  int64_t sum_ints = 0;
+  for (uint32_t i = 0; i < dp; ++i) {
+    float s = std::nearbyint(u[i] * inv);
+    if (!(s >= -qmax)) s = (s > 0 || s < 0) ? -qmax : 0.0f;  // NaN -> 0
+    if (s > qmax) s = qmax;
+    const auto q = static_cast<int32_t>(s);
+    if (wide) {
+      static_cast<int16_t*>(ints)[i] = static_cast<int16_t>(q);
+    } else {
+      static_cast<int8_t*>(ints)[i] = static_cast<int8_t>(q);
+    }
+    sum_ints += q;
+  }
+  return QueryIntsInfo{sum_u, delta, sum_ints};
+}
+
+namespace {
+
 template <size_t... I>
 constexpr RaBitQKernels MakeTable(std::index_sequence<I...>) {
   // Index 0 is unused (B starts at 1); it repeats B = 1 so no entry is null.
@@ -86,10 +129,12 @@ constexpr RaBitQKernels MakeTable(std::index_sequence<I...>) {
       "scalar",
       {&Dist<I == 0 ? 1 : I>...},
       {&Batch<I == 0 ? 1 : I>...},
+      {&BatchBounded<I == 0 ? 1 : I>...},
       {&IpCode<I == 0 ? 1 : I>...},
       {&IpBin<I == 0 ? 1 : I>...},
       {&IpEx<I == 0 ? 1 : I>...},
       &FastScan,
+      &PrepareIntsScalar,
   };
 }
 

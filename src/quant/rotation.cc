@@ -1,6 +1,8 @@
 // The Hadamard + Kac-walk rotation (see rotation.h for the construction).
 #include "quant/rotation.h"
 
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstring>
 
@@ -120,10 +122,84 @@ void ForwardScalar(const Plan& p, float* v) { Forward(p, v); }
 void InverseScalar(const Plan& p, float* v) { Inverse(p, v); }
 __attribute__((target("avx2,fma"))) void ForwardAvx2(const Plan& p, float* v) { Forward(p, v); }
 __attribute__((target("avx2,fma"))) void InverseAvx2(const Plan& p, float* v) { Inverse(p, v); }
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) void ForwardAvx512(
-    const Plan& p, float* v) {
-  Forward(p, v);
+// The forward transform by hand for AVX-512: the query is rotated once per
+// search, and the compiler leaves the sign flips and the 8-point butterflies
+// above mostly scalar. Every output is computed with the same operations in
+// the same order as the templates (each butterfly level is a + b / a - b of
+// the same pair, then one multiply by the same scale), so the result is
+// bit-identical to ForwardScalar: only the instruction selection differs.
+#define OMENDB_RT512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+
+// One butterfly level of span s < 16 inside a register: y holds each lane's
+// partner (lane i ^ s); the low lane of a pair gets x + y = lo + hi, the
+// high lane y - x = lo - hi.
+OMENDB_RT512 inline __m512 InRegisterLevel(__m512 x, __m512i partner, __mmask16 high) {
+  // (The masked form with every lane selected: the unmasked intrinsic's
+  // undefined pass-through operand trips GCC 12's -Wmaybe-uninitialized.)
+  const __m512 y = _mm512_mask_permutexvar_ps(x, 0xFFFF, partner, x);
+  return _mm512_mask_sub_ps(_mm512_add_ps(x, y), high, y, x);
 }
+
+OMENDB_RT512 void FlipSigns512(float* v, const uint64_t* bits, uint32_t n) {
+  const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  for (uint32_t i = 0; i < n; i += 16) {
+    const auto m = static_cast<__mmask16>((bits[i / 64] >> (i % 64)) & 0xFFFFu);
+    const __m512 x = _mm512_loadu_ps(v + i);
+    _mm512_storeu_ps(v + i, _mm512_mask_xor_ps(x, m, x, sign));
+  }
+}
+
+OMENDB_RT512 void Hadamard512(float* v, uint32_t h) {
+  const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i p1 = _mm512_xor_si512(lane, _mm512_set1_epi32(1));
+  const __m512i p2 = _mm512_xor_si512(lane, _mm512_set1_epi32(2));
+  const __m512i p4 = _mm512_xor_si512(lane, _mm512_set1_epi32(4));
+  const __m512i p8 = _mm512_xor_si512(lane, _mm512_set1_epi32(8));
+  for (uint32_t i = 0; i < h; i += 16) {
+    __m512 x = _mm512_loadu_ps(v + i);
+    x = InRegisterLevel(x, p1, 0xAAAA);
+    x = InRegisterLevel(x, p2, 0xCCCC);
+    x = InRegisterLevel(x, p4, 0xF0F0);
+    x = InRegisterLevel(x, p8, 0xFF00);
+    _mm512_storeu_ps(v + i, x);
+  }
+  for (uint32_t len = 16; len < h; len *= 2) {
+    for (uint32_t i = 0; i < h; i += 2 * len) {
+      float* lo = v + i;
+      float* hi = v + i + len;
+      for (uint32_t j = 0; j < len; j += 16) {
+        const __m512 a = _mm512_loadu_ps(lo + j);
+        const __m512 b = _mm512_loadu_ps(hi + j);
+        _mm512_storeu_ps(lo + j, _mm512_add_ps(a, b));
+        _mm512_storeu_ps(hi + j, _mm512_sub_ps(a, b));
+      }
+    }
+  }
+  const __m512 scale = _mm512_set1_ps(static_cast<float>(1.0 / std::sqrt(static_cast<double>(h))));
+  for (uint32_t i = 0; i < h; i += 16) _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_loadu_ps(v + i), scale));
+}
+
+OMENDB_RT512 void Givens512(float* v, uint32_t n) {
+  const __m512 s = _mm512_set1_ps(static_cast<float>(1.0 / std::sqrt(2.0)));
+  const uint32_t half = n / 2;  // a multiple of 32
+  for (uint32_t i = 0; i < half; i += 16) {
+    const __m512 a = _mm512_loadu_ps(v + i);
+    const __m512 b = _mm512_loadu_ps(v + half + i);
+    _mm512_storeu_ps(v + i, _mm512_mul_ps(_mm512_add_ps(a, b), s));
+    _mm512_storeu_ps(v + half + i, _mm512_mul_ps(_mm512_sub_ps(a, b), s));
+  }
+}
+
+// n is a multiple of 64, so h >= 64 and n - h is a multiple of 64.
+OMENDB_RT512 void ForwardAvx512(const Plan& p, float* v) {
+  const uint32_t words = p.n / 64;
+  for (uint32_t r = 0; r < Rotation::kRounds; ++r) {
+    FlipSigns512(v, p.signs + r * words, p.n);
+    Hadamard512(v + (r % 2 == 0 ? 0 : p.n - p.h), p.h);
+    if (p.h < p.n) Givens512(v, p.n);
+  }
+}
+#undef OMENDB_RT512
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) void InverseAvx512(
     const Plan& p, float* v) {
   Inverse(p, v);
@@ -181,6 +257,16 @@ void Rotation::Apply(const float* x, float* out) const {
 void Rotation::ApplyInPlace(float* v) const { ForwardFn()(Plan{n_, h_, signs_.data()}, v); }
 
 void Rotation::InverseInPlace(float* v) const { InverseFn()(Plan{n_, h_, signs_.data()}, v); }
+
+void Rotation::ApplyInPlaceWith(simd::Isa isa, float* v) const {
+  const Plan p{n_, h_, signs_.data()};
+  switch (isa) {
+    case simd::Isa::kAvx512: ForwardAvx512(p, v); return;
+    case simd::Isa::kAvx2: ForwardAvx2(p, v); return;
+    case simd::Isa::kScalar: break;
+  }
+  ForwardScalar(p, v);
+}
 
 void Rotation::Serialize(std::string* out) const {
   out->push_back(static_cast<char>(kKindHadamardKac));

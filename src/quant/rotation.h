@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "omendb/status.h"
+#include "simd/distance.h"
 
 namespace omendb::quant {
 
@@ -58,6 +59,9 @@ class Rotation {
   void ApplyInPlace(float* v) const;
   // v = P^T * v (the inverse), for tests and diagnostics.
   void InverseInPlace(float* v) const;
+  // ApplyInPlace with the code for `isa` (which the CPU must support), for
+  // tests: every ISA's transform is bit-identical.
+  void ApplyInPlaceWith(simd::Isa isa, float* v) const;
 
   // Appends the transform: u8 kind (1 = Hadamard + Kac walk), u8 rounds,
   // then rounds * padded_dim / 8 bytes of sign bits (bit j of byte i is the

@@ -225,9 +225,10 @@ TEST(IvfIndexTest, IncrementalAddsMatchOneBatch) {
   }
   const IvfMemory mem = inc->Memory();
   EXPECT_EQ(mem.rerank_bytes, n * kDim * sizeof(float));
-  // Dp = 128, B = 4: 16-byte factors + 64 bytes of code; 16 bytes of FastScan
-  // block and 16 of 1-bit factors.
-  EXPECT_EQ(mem.code_bytes_per_vector, 16u + 16u + 80u);
+  // Dp = 128, B = 4: the code (16-byte factors, 64 bytes of bits, 16 bytes
+  // of the sign plane's factors); 16 bytes of FastScan block and 16 of 1-bit
+  // factors in the list's own array.
+  EXPECT_EQ(mem.code_bytes_per_vector, 16u + 16u + 96u);
 }
 
 TEST(IvfIndexTest, BadInputs) {

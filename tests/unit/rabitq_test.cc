@@ -181,13 +181,17 @@ PairStats Measure(const RaBitQCodec& c, const std::vector<float>& data,
 // ---------------------------------------------------------------------------
 // Layout and packing.
 
-TEST(RaBitQLayoutTest, CodeBytesAreBitsPerDimensionPlusSixteen) {
+TEST(RaBitQLayoutTest, CodeBytesAreBitsPerDimensionPlusFactors) {
   for (uint32_t bits = 1; bits <= 9; ++bits) {
+    // 16 bytes of factors, then B bits per padded dimension, then (B >= 2)
+    // the sign plane's own 16 bytes of 1-bit factors.
+    const size_t tail = bits >= 2 ? 16 : 0;
     const RaBitQLayout a = MakeRaBitQLayout(128, bits);
-    EXPECT_EQ(a.code_bytes, 16 + 128 * bits / 8);
+    EXPECT_EQ(a.code_bytes, 16 + 128 * bits / 8 + tail);
+    EXPECT_EQ(a.bin_offset, bits >= 2 ? 16 + 128 * bits / 8 : 0);
     const RaBitQLayout b = MakeRaBitQLayout(784, bits);
     EXPECT_EQ(b.dp, 832u);
-    EXPECT_EQ(b.code_bytes, 16 + 832 * bits / 8);
+    EXPECT_EQ(b.code_bytes, 16 + 832 * bits / 8 + tail);
     EXPECT_EQ(a.code_bytes % 8, 0u);
     EXPECT_EQ(b.code_bytes % 8, 0u);
     // The codec reports the same size trained or untrained (the graph sizes
@@ -197,7 +201,7 @@ TEST(RaBitQLayoutTest, CodeBytesAreBitsPerDimensionPlusSixteen) {
     ASSERT_TRUE(probe.ok()) << probe.status().ToString();
     EXPECT_EQ((*probe)->code_bytes(), b.code_bytes);
   }
-  EXPECT_EQ(MakeRaBitQLayout(784, 4).code_bytes, 432u);
+  EXPECT_EQ(MakeRaBitQLayout(784, 4).code_bytes, 448u);
 }
 
 TEST(RaBitQLayoutTest, PackUnpackRoundTripsEveryBitCount) {
@@ -613,6 +617,119 @@ TEST_P(RaBitQKernelTest, IncrementalEstimateEqualsDirect) {
   }
 }
 
+// The two-stage batch: a code stops after the sign plane exactly when its
+// 1-bit lower bound is at or beyond the limit, and then reports that bound;
+// every other code gets the full estimate, bit for bit. Every ISA agrees.
+// The bound is probabilistic, so a few codes whose full estimate is below
+// the limit may stop; they must stay a small minority.
+TEST_P(RaBitQKernelTest, BoundedBatchStopsOnlyBeyondTheLimit) {
+  const uint32_t bits = GetParam();
+  constexpr uint32_t kDim = 300;
+  constexpr size_t kN = 400;
+  const Split s = MixtureSplit(kN, 8, kDim, 60);
+  auto c = MustTrain(bits, kDim, Metric::kL2, s.data, 4);
+  EXPECT_EQ(c->batch_bounded != nullptr, bits >= 2);
+  const RaBitQLayout& l = c->layout();
+  const std::vector<uint8_t> codes = EncodeAll(*c, s.data);
+  std::vector<const uint8_t*> ptrs(kN);
+  for (size_t i = 0; i < kN; ++i) ptrs[i] = codes.data() + i * l.code_bytes;
+  Aligned state(c->query_state_bytes());
+  std::vector<float> full(kN), got(kN), sorted(kN);
+  size_t stopped = 0, wrongly = 0, below = 0;
+  for (size_t qi = 0; qi < 8; ++qi) {
+    c->PrepareQuery(s.queries.data() + qi * kDim, state.data());
+    c->batch(state.data(), ptrs.data(), kN, full.data());
+    sorted = full;
+    std::sort(sorted.begin(), sorted.end());
+    for (float limit : {sorted[kN / 50], sorted[kN / 4], sorted[kN / 2],
+                        std::numeric_limits<float>::infinity()}) {
+      for (const RaBitQKernels* t : SupportedTables()) {
+        t->batch_bounded[bits](state.data(), ptrs.data(), kN, limit, got.data());
+        for (size_t i = 0; i < kN; ++i) {
+          float want = full[i];
+          if (bits >= 2) {
+            const RaBitQFactors f1 = ReadBinFactors(ptrs[i], l.bin_offset);
+            const int64_t ib = t->ip_bin[bits](state.data(), ptrs[i]);
+            const float lower1 = EstimateBinFromIp(state.data(), f1, ib) - ErrorBound(state.data(), f1);
+            if (lower1 >= limit) want = lower1;
+          }
+          ASSERT_EQ(std::memcmp(&got[i], &want, 4), 0)
+              << t->name << " code " << i << " limit " << limit << ": " << got[i] << " vs " << want;
+          if (t == &RaBitQScalarKernels() && full[i] < limit) {
+            ++below;
+            if (got[i] >= limit) ++wrongly;
+          }
+          if (t == &RaBitQScalarKernels() && got[i] != full[i]) {
+            ++stopped;
+            EXPECT_GE(got[i], limit);
+          }
+        }
+      }
+    }
+  }
+  std::printf("[ measured ] B=%u: %zu of %zu (code, limit) pairs stopped early; %zu of %zu below "
+              "the limit stopped by a failed bound\n",
+              bits, stopped, size_t{8 * 4 * kN}, wrongly, below);
+  if (bits >= 2) {
+    EXPECT_GT(stopped, size_t{8 * kN / 4});  // most far codes stop
+  }
+  EXPECT_LE(static_cast<double>(wrongly), 0.06 * static_cast<double>(below));
+}
+
+// The query's mean subtraction and quantisation: every ISA gives the same
+// bits (floats, integers, the double sum and the step), including for
+// infinities, NaNs and values far apart in magnitude; and the scalar
+// reference quantises as documented.
+TEST(RaBitQPrepareTest, QueryIntsAreIdenticalOnEveryIsa) {
+  std::mt19937_64 rng(23);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (uint32_t dp : {64u, 832u, 1024u}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      std::vector<float> u(dp), mean(dp);
+      for (uint32_t i = 0; i < dp; ++i) {
+        u[i] = g(rng) * std::ldexp(1.0f, static_cast<int>(i % 24) - 12);
+        mean[i] = g(rng) * 0.01f;
+      }
+      if (variant == 1) u[5] = std::numeric_limits<float>::quiet_NaN();
+      if (variant == 2) {
+        u[3] = inf;
+        u[7] = -inf;
+      }
+      if (variant == 3) {  // all zero: the step falls back to 1
+        std::fill(u.begin(), u.end(), 0.0f);
+        std::fill(mean.begin(), mean.end(), 0.0f);
+      }
+      for (bool wide : {false, true}) {
+        std::vector<float> ref_u = u;
+        std::vector<int16_t> ref_i(dp, 0x5555), got_i(dp, 0x5555);
+        const QueryIntsInfo ref = RaBitQScalarKernels().prepare_ints(ref_u.data(), mean.data(), dp,
+                                                                     wide, ref_i.data());
+        const float qmax = wide ? 32767.0f : 127.0f;
+        for (uint32_t i = 0; i < dp; ++i) {
+          const int32_t q = wide ? ref_i[i] : reinterpret_cast<const int8_t*>(ref_i.data())[i];
+          ASSERT_LE(std::abs(q), static_cast<int32_t>(qmax));
+          if (std::isfinite(ref_u[i]) && variant != 2) {
+            ASSERT_LE(std::fabs(q * ref.delta - ref_u[i]), 0.5 * ref.delta * 1.0001 + 1e-30) << i;
+          }
+          if (std::isnan(ref_u[i])) {
+            ASSERT_EQ(q, 0);
+          }
+        }
+        for (const RaBitQKernels* t : SupportedTables()) {
+          std::vector<float> got_u = u;
+          const QueryIntsInfo got = t->prepare_ints(got_u.data(), mean.data(), dp, wide, got_i.data());
+          ASSERT_EQ(0, std::memcmp(got_u.data(), ref_u.data(), dp * sizeof(float))) << t->name;
+          ASSERT_EQ(got_i, ref_i) << t->name << " dp " << dp << " variant " << variant;
+          ASSERT_EQ(0, std::memcmp(&got.sum_u, &ref.sum_u, 8)) << t->name;
+          ASSERT_EQ(0, std::memcmp(&got.delta, &ref.delta, 8)) << t->name;
+          ASSERT_EQ(got.sum_ints, ref.sum_ints) << t->name;
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Bits, RaBitQKernelTest, testing::Range(1u, 10u),
                          [](const testing::TestParamInfo<uint32_t>& i) {
                            return "B" + std::to_string(i.param);
@@ -696,6 +813,12 @@ TEST(RaBitQFastScanTest, BinaryEstimateFromSignPlaneIsUnbiased) {
       const size_t i = (qi * 31 + j * 97) % 1000;
       const uint8_t* code = codes.data() + i * l.code_bytes;
       const int64_t ib = c->kernels().ip_bin[5](state.data(), code);
+      // The code carries the same 1-bit factors in its tail.
+      const RaBitQFactors stored = ReadBinFactors(code, l.bin_offset);
+      ASSERT_EQ(std::memcmp(&stored.add, &bin[i].add, 4), 0);
+      ASSERT_EQ(std::memcmp(&stored.rescale, &bin[i].rescale, 4), 0);
+      ASSERT_EQ(std::memcmp(&stored.err, &bin[i].err, 4), 0);
+      ASSERT_EQ(stored.centre, bin[i].centre);
       const float est1 = EstimateBinFromIp(state.data(), bin[i], ib);
       const double truth = TrueDistance(s.data.data() + i * kDim, q, kDim, Metric::kL2);
       sum_err += est1 - truth;
@@ -760,10 +883,12 @@ TEST(RaBitQSerializeTest, DamagedBytesGiveCorruptionOrAWorkingCodec) {
   }
   // A longer body is inconsistent too.
   EXPECT_TRUE(DeserializeCodec(bytes + "x").status().IsCorruption());
-  // An unknown body version.
-  std::string v2 = bytes;
-  v2[3] = 2;
-  EXPECT_EQ(DeserializeCodec(v2).status().code(), StatusCode::kNotSupported);
+  // Other body versions: 1 (codes without the 1-bit tail) and unknown ones.
+  for (char version : {0, 1, 3, 9}) {
+    std::string other = bytes;
+    other[3] = version;
+    EXPECT_EQ(DeserializeCodec(other).status().code(), StatusCode::kNotSupported) << int{version};
+  }
   // Random bit flips: an error, or a codec that encodes and estimates
   // without crashing.
   std::mt19937_64 rng(9);
