@@ -220,7 +220,10 @@ SearchOptions MakeSearchOptions(size_t k, py::handle ef, py::handle filter) {
   SearchOptions so;
   so.k = k;
   if (!ef.is_none()) {
-    long long e = ef.cast<long long>();
+    if (PyBool_Check(ef.ptr()) || PyFloat_Check(ef.ptr()) || PyUnicode_Check(ef.ptr())) {
+      ThrowInvalid("ef must be an int or None, got " + py::repr(ef).cast<std::string>());
+    }
+    const long long e = py::int_(py::reinterpret_borrow<py::object>(ef)).cast<long long>();
     if (e < 1) ThrowInvalid("ef must be at least 1 (or None for the default)");
     so.ef = static_cast<size_t>(e);
   }
