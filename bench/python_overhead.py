@@ -15,6 +15,10 @@ ef_construction = 200, for each ef:
   * hnswlib (python3-hnswlib) single-query QPS: index.knn_query(q, k=10)
     per query after set_ef(ef), with its recall.
 Each QPS is the median of --repeat runs of at least --min-time seconds.
+For reference, when the `omendb` program is built (--cli, default
+build/release/omendb), `omendb bench` is run at the same ef values: its
+single-query QPS of the bare HnswIndex (built with one thread, so its recall
+differs slightly) is printed beside the Python figure.
 Then the ratios: Python/C++ batch and single at each ef, and Python
 single-query QPS at recall@10 >= 0.95 against hnswlib's at the same recall
 (best measured QPS at or above it, no interpolation).
@@ -28,7 +32,9 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -77,6 +83,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="batch threads (0 = all cores)")
     ap.add_argument("--json", help="write one JSON object per ef to this file")
+    ap.add_argument("--cli", default=os.path.join(os.path.dirname(HERE), "build", "release", "omendb"),
+                    help="the omendb program, for `omendb bench` at the same ef (skipped if absent)")
     args = ap.parse_args()
     efs = [int(e) for e in args.ef.split(",")]
     k = 10
@@ -164,11 +172,49 @@ def main():
                   f"{ours['py_single_qps'] / theirs['hnswlib_single_qps']:.2f}x  (target >= 1.3x)")
         else:
             print(f"recall {target} not reached by one of the engines: widen --ef")
+    cli_points = run_cli_bench(args, ds.name, efs)
+    if cli_points:
+        print(f"\n`omendb bench` (bare HnswIndex from C++, 1-thread build, one query per call):")
+        print(f"{'ef':>4} {'recall':>7} {'C++ 1q':>9} | {'py 1q':>9} {'py/C++':>7}")
+        for p in points:
+            c = cli_points.get(p["ef"])
+            if c is not None:
+                p["cli_single_qps"] = c["qps"]
+                print(f"{p['ef']:4d} {c['recall']:7.3f} {c['qps']:9.0f} | {p['py_single_qps']:9.0f} "
+                      f"{p['py_single_qps'] / c['qps']:7.2f}")
     if args.json:
         with open(args.json, "w") as f:
             for p in points:
                 f.write(json.dumps(p) + "\n")
     db.close()
+
+
+def run_cli_bench(args, name, efs):
+    """{ef: {"qps", "recall"}} from `omendb bench` on the same data, or {}."""
+    if not os.access(args.cli, os.X_OK):
+        print(f"\n{args.cli} not found: no `omendb bench` reference")
+        return {}
+    data_dir = datasets.find_data_dir(name)
+    if data_dir is None:  # `omendb bench` generates other vectors than datasets.generate
+        print("\nno data directory: no `omendb bench` reference")
+        return {}
+    data_args = ["--data", data_dir]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "bench.jsonl")
+        cmd = [args.cli, "bench", *data_args, "--ef", ",".join(map(str, efs)), "--k", "10",
+               "--M", "16", "--ef-construction", "200", "--repeat", str(args.repeat),
+               "--min-time", str(args.min_time), "--no-parallel-build", "--json", out]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"\n`omendb bench` failed: {r.stderr.strip()}")
+            return {}
+        points = {}
+        with open(out) as f:
+            for line in f:
+                row = json.loads(line)
+                if row.get("phase") == "search":
+                    points[int(row["ef"])] = {"qps": float(row["qps"]), "recall": float(row["recall"])}
+        return points
 
 
 if __name__ == "__main__":

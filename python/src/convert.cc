@@ -1,5 +1,6 @@
 #include "convert.h"
 
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -115,12 +116,42 @@ void AppendJson(std::string* out, py::handle obj, int depth) {
 
 uintptr_t LastInputAddress() { return t_last_input_address; }
 
+py::object NewArray(ArrayType type, py::ssize_t rows, py::ssize_t cols, void** data) {
+  const auto& api = py::detail::npy_api::get();
+  const int typenum = type == ArrayType::kUint64 ? py::detail::npy_api::NPY_UINT64_
+                                                 : py::detail::npy_api::NPY_FLOAT_;
+  PyObject* descr = api.PyArray_DescrFromType_(typenum);  // stolen by PyArray_NewFromDescr
+  if (descr == nullptr) throw py::error_already_set();
+  py::ssize_t dims[2] = {rows, cols};
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, cols >= 0 ? 2 : 1, dims,
+                                          nullptr, nullptr, 0, nullptr);
+  if (a == nullptr) throw py::error_already_set();
+  *data = py::detail::array_proxy(a)->data;
+  return py::reinterpret_steal<py::object>(a);
+}
+
+namespace {
+
+// True for an ndarray whose buffer can be read in place as `typenum`
+// elements: that type in native byte order, C-contiguous and aligned.
+bool IsDirect(PyObject* obj, int typenum) {
+  const auto& api = py::detail::npy_api::get();
+  if (!api.PyArray_Check_(obj)) return false;
+  const auto* a = py::detail::array_proxy(obj);
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  constexpr char kNative = std::endian::native == std::endian::little ? '<' : '>';
+  constexpr int kWanted = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | kAlignedFlag;
+  return d->type_num == typenum && (d->byteorder == '=' || d->byteorder == kNative) &&
+         (a->flags & kWanted) == kWanted;
+}
+
+}  // namespace
+
 FloatRows AsFloatRows(py::handle obj, size_t dim, const char* what) {
   FloatRows r;
   r.dim = dim;
   py::array arr;
-  if (py::isinstance<py::array_t<float, py::array::c_style>>(obj) &&
-      (py::reinterpret_borrow<py::array>(obj).flags() & kAlignedFlag) != 0) {
+  if (IsDirect(obj.ptr(), py::detail::npy_api::NPY_FLOAT_)) {
     arr = py::reinterpret_borrow<py::array>(obj);
   } else {
     py::array src = py::isinstance<py::array>(obj) ? py::reinterpret_borrow<py::array>(obj)
@@ -193,18 +224,16 @@ IdList AsIds(py::handle obj, const char* what) {
     ids.scalar = true;
     return ids;
   }
-  if (py::isinstance<py::array_t<uint64_t, py::array::c_style>>(obj)) {
+  if (IsDirect(obj.ptr(), py::detail::npy_api::NPY_UINT64_)) {
     py::array arr = py::reinterpret_borrow<py::array>(obj);
     if (arr.ndim() != 1) {
       ThrowInvalid(std::string(what) + ": expected a 1-D sequence of ids, got shape " +
                    ShapeString(arr));
     }
-    if ((arr.flags() & kAlignedFlag) != 0) {
-      ids.data = static_cast<const VectorId*>(arr.data());
-      ids.size = static_cast<size_t>(arr.shape(0));
-      ids.owner = std::move(arr);
-      return ids;
-    }
+    ids.data = static_cast<const VectorId*>(arr.data());
+    ids.size = static_cast<size_t>(arr.shape(0));
+    ids.owner = std::move(arr);
+    return ids;
   }
   if (py::isinstance<py::array>(obj)) {
     py::array arr = py::reinterpret_borrow<py::array>(obj);

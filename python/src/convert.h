@@ -87,4 +87,14 @@ std::string FilterJson(pybind11::handle obj);
 // otherwise.
 Metric AsMetric(const std::string& name);
 
+// Element types of result arrays (numpy type numbers).
+enum class ArrayType { kUint64, kFloat32 };
+
+// A new, uninitialised, C-ordered numpy array of `rows` elements (1-D) or
+// rows x cols (when cols >= 0), made with one numpy call (a search returns
+// two per call, so this is on the single-query path). *data receives its
+// buffer.
+pybind11::object NewArray(ArrayType type, pybind11::ssize_t rows, pybind11::ssize_t cols,
+                          void** data);
+
 }  // namespace omendb::python

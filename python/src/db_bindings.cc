@@ -282,10 +282,12 @@ py::tuple Search(const PyCollection& self, py::handle queries, size_t k, py::han
       r = c.Search(q.span(), so, std::span<Neighbor>(buf.data(), k));
     }
     const size_t n = Unwrap(std::move(r));
-    py::array_t<VectorId> ids(static_cast<py::ssize_t>(n));
-    py::array_t<float> dists(static_cast<py::ssize_t>(n));
-    VectorId* pi = ids.mutable_data();
-    float* pd = dists.mutable_data();
+    void* ids_data;
+    void* dists_data;
+    py::object ids = NewArray(ArrayType::kUint64, static_cast<py::ssize_t>(n), -1, &ids_data);
+    py::object dists = NewArray(ArrayType::kFloat32, static_cast<py::ssize_t>(n), -1, &dists_data);
+    auto* pi = static_cast<VectorId*>(ids_data);
+    auto* pd = static_cast<float*>(dists_data);
     for (size_t j = 0; j < n; ++j) {
       pi[j] = buf[j].id;
       pd[j] = buf[j].distance;
@@ -305,6 +307,101 @@ py::tuple Search(const PyCollection& self, py::handle queries, size_t k, py::han
   }
   Check(s);
   return py::make_tuple(std::move(ids), std::move(dists));
+}
+
+// An int argument (Python or numpy integer, not bool), or InvalidArgument.
+long long IntArg(PyObject* obj, const char* name) {
+  if (PyBool_Check(obj) || PyFloat_Check(obj)) {
+    ThrowInvalid(std::string(name) + " must be an int, got " +
+                 py::repr(py::handle(obj)).cast<std::string>());
+  }
+  PyObject* idx = PyNumber_Index(obj);
+  if (idx == nullptr) {
+    PyErr_Clear();
+    ThrowInvalid(std::string(name) + " must be an int, got " +
+                 py::repr(py::handle(obj)).cast<std::string>());
+  }
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
+  Py_DECREF(idx);
+  if (overflow != 0) ThrowInvalid(std::string(name) + " is out of range");
+  return v;
+}
+
+constexpr const char* kSearchDoc =
+    "search($self, /, queries, k=10, ef=None, filter=None, threads=0)\n--\n\n"
+    "Nearest neighbours, nearest first.\n\n"
+    "queries: one vector (dim values) or an (m, dim) batch; C-contiguous float32\n"
+    "    is read in place.\n"
+    "k: results per query. ef: beam width (None = max(k, 64)); larger is more\n"
+    "    accurate and slower.\n"
+    "filter: None, a dict such as {\"year\": {\"$gte\": 2020}, \"lang\": \"en\"}, its\n"
+    "    JSON text, or an omendb.Filter.\n"
+    "threads: threads for a batch (0 = all cores).\n\n"
+    "Returns (ids, distances): for one vector, uint64 and float32 arrays of\n"
+    "n <= k entries (fewer only when fewer vectors match); for a batch, arrays of\n"
+    "shape (m, k) whose rows are exactly the single-query results, padded with\n"
+    "omendb.NO_ID and +inf where a query has fewer than k results. The GIL is\n"
+    "released while searching.";
+
+// Collection.search called by Python directly (vectorcall): a single-query
+// search is a few microseconds, and pybind11's generic argument matching
+// (keyword arguments especially) would be a sizeable share of it.
+PyObject* SearchFastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                         PyObject* kwnames) {
+  static const char* const kNames[] = {"queries", "k", "ef", "filter", "threads"};
+  constexpr Py_ssize_t kCount = 5;
+  static PyObject* interned[kCount] = {};
+  if (interned[0] == nullptr) {
+    for (Py_ssize_t i = 0; i < kCount; ++i) interned[i] = PyUnicode_InternFromString(kNames[i]);
+  }
+  try {
+    PyObject* v[kCount] = {};
+    if (nargs > kCount) {
+      PyErr_Format(PyExc_TypeError, "search() takes at most %zd arguments (%zd given)", kCount,
+                   nargs);
+      return nullptr;
+    }
+    for (Py_ssize_t i = 0; i < nargs; ++i) v[i] = args[i];
+    const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t j = 0; j < nkw; ++j) {
+      PyObject* name = PyTuple_GET_ITEM(kwnames, j);
+      Py_ssize_t at = -1;
+      for (Py_ssize_t i = 0; i < kCount && at < 0; ++i) {
+        if (name == interned[i]) at = i;
+      }
+      for (Py_ssize_t i = 0; i < kCount && at < 0; ++i) {
+        if (PyUnicode_Compare(name, interned[i]) == 0) at = i;
+      }
+      if (at < 0) {
+        PyErr_Format(PyExc_TypeError, "search() got an unexpected keyword argument '%U'", name);
+        return nullptr;
+      }
+      if (v[at] != nullptr) {
+        PyErr_Format(PyExc_TypeError, "search() got multiple values for argument '%s'",
+                     kNames[at]);
+        return nullptr;
+      }
+      v[at] = args[nargs + j];
+    }
+    if (v[0] == nullptr) {
+      PyErr_SetString(PyExc_TypeError, "search() missing required argument 'queries'");
+      return nullptr;
+    }
+    const long long k = v[1] != nullptr ? IntArg(v[1], "k") : 10;
+    if (k < 1) ThrowInvalid("k must be at least 1");
+    const long long threads = v[4] != nullptr ? IntArg(v[4], "threads") : 0;
+    if (threads < 0) ThrowInvalid("threads must be >= 0 (0 = all cores)");
+    const PyCollection& c = py::handle(self).cast<const PyCollection&>();
+    py::tuple out = Search(c, v[0], static_cast<size_t>(k),
+                           v[2] != nullptr ? py::handle(v[2]) : py::handle(Py_None),
+                           v[3] != nullptr ? py::handle(v[3]) : py::handle(Py_None),
+                           static_cast<int>(std::min<long long>(threads, 1 << 20)));
+    return out.release().ptr();
+  } catch (...) {
+    SetPythonErrorFromCurrentException();
+    return nullptr;
+  }
 }
 
 void Upsert(const PyCollection& self, py::handle ids_obj, py::handle vectors, py::handle metadata) {
@@ -540,12 +637,13 @@ void BindDatabase(py::module_& m) {
           py::arg("metadata"), py::arg("id") = 0,
           "True if a vector with this metadata dict (and id) passes the filter.");
 
-  py::class_<PyCollection>(m, "Collection",
+  py::class_<PyCollection> collection(m, "Collection",
                            "A named collection of vectors inside a Database, fixed at creation "
                            "to a dimension, a metric and index options. Obtained from "
                            "Database.create_collection / Database.collection. Every method may "
                            "be called from any thread; searches, upserts and deletes release "
-                           "the GIL.")
+                           "the GIL.");
+  collection
       .def_property_readonly(
           "name", [](const PyCollection& c) { return c.coll->name(); }, "The collection's name.")
       .def_property_readonly(
@@ -581,23 +679,6 @@ metadata), FailedPreconditionError (closed database).)doc")
       .def("get_vectors", &GetVectors, py::arg("ids"),
            "The stored vectors of `ids` as a new (n, dim) float32 array; raises NotFoundError "
            "if one is absent.")
-      .def("search", &Search, py::arg("queries"), py::arg("k") = 10, py::arg("ef") = py::none(),
-           py::arg("filter") = py::none(), py::arg("threads") = 0,
-           R"doc(Nearest neighbours, nearest first.
-
-queries: one vector (dim values) or an (m, dim) batch; C-contiguous float32
-    is read in place.
-k: results per query. ef: beam width (None = max(k, 64)); larger is more
-    accurate and slower.
-filter: None, a dict such as {"year": {"$gte": 2020}, "lang": "en"}, its
-    JSON text, or an omendb.Filter.
-threads: threads for a batch (0 = all cores).
-
-Returns (ids, distances): for one vector, uint64 and float32 arrays of
-n <= k entries (fewer only when fewer vectors match); for a batch, arrays of
-shape (m, k) whose rows are exactly the single-query results, padded with
-omendb.NO_ID and +inf where a query has fewer than k results. The GIL is
-released while searching.)doc")
       .def("__len__", [](const PyCollection& c) { return c.coll->size(); },
            "Number of live vectors.")
       .def(
@@ -631,6 +712,15 @@ released while searching.)doc")
           "database", [](const PyCollection& c) { return c.owner; },
           "The Database this collection belongs to.")
       .def("__repr__", &CollectionRepr);
+  {
+    static PyMethodDef search_def = {
+        "search", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&SearchFastcall)),
+        METH_FASTCALL | METH_KEYWORDS, kSearchDoc};
+    PyObject* descr =
+        PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(collection.ptr()), &search_def);
+    if (descr == nullptr) throw py::error_already_set();
+    collection.attr("search") = py::reinterpret_steal<py::object>(descr);
+  }
 
   py::class_<PyDatabase, std::shared_ptr<PyDatabase>>(
       m, "Database",

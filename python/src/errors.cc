@@ -79,11 +79,33 @@ void RegisterErrors(py::module_& m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const StatusError& e) {
-      size_t i = static_cast<size_t>(e.status().code());
-      PyObject* cls = i < kNumCodes && g_classes[i] != nullptr ? g_classes[i] : g_classes[0];
-      PyErr_SetString(cls, e.status().message().c_str());
+      SetPythonError(e.status());
     }
   });
+}
+
+void SetPythonError(const Status& status) {
+  size_t i = static_cast<size_t>(status.code());
+  PyObject* cls = i < kNumCodes && g_classes[i] != nullptr ? g_classes[i] : g_classes[0];
+  PyErr_SetString(cls, status.message().c_str());
+}
+
+void SetPythonErrorFromCurrentException() {
+  try {
+    throw;
+  } catch (const StatusError& e) {
+    SetPythonError(e.status());
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
+  }
 }
 
 }  // namespace omendb::python

@@ -60,4 +60,14 @@ T Unwrap(Result<T>&& result) {
 // ("corruption", "not found", ...).
 void RegisterErrors(pybind11::module_& m);
 
+// Sets the Python error indicator to the omendb.Error subclass of
+// status.code() with the library's message (what the translator does), for
+// functions called by Python directly rather than through pybind11.
+void SetPythonError(const Status& status);
+
+// Sets the Python error indicator from the exception being handled (call in
+// a catch (...) block): StatusError as above, pybind11's exceptions as
+// pybind11 would, anything else as RuntimeError.
+void SetPythonErrorFromCurrentException();
+
 }  // namespace omendb::python
