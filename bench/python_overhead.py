@@ -83,8 +83,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="batch threads (0 = all cores)")
     ap.add_argument("--json", help="write one JSON object per ef to this file")
-    ap.add_argument("--cli", default=os.path.join(os.path.dirname(HERE), "build", "release", "omendb"),
-                    help="the omendb program, for `omendb bench` at the same ef (skipped if absent)")
+    ap.add_argument("--cli",
+                    default=os.path.join(os.path.dirname(HERE), "build", "release", "omendb"),
+                    help="the omendb program, for `omendb bench` at the same ef "
+                         "(skipped if absent)")
     args = ap.parse_args()
     efs = [int(e) for e in args.ef.split(",")]
     k = 10
@@ -174,13 +176,14 @@ def main():
             print(f"recall {target} not reached by one of the engines: widen --ef")
     cli_points = run_cli_bench(args, ds.name, efs)
     if cli_points:
-        print(f"\n`omendb bench` (bare HnswIndex from C++, 1-thread build, one query per call):")
+        print("\n`omendb bench` (bare HnswIndex from C++, 1-thread build, one query per call):")
         print(f"{'ef':>4} {'recall':>7} {'C++ 1q':>9} | {'py 1q':>9} {'py/C++':>7}")
         for p in points:
             c = cli_points.get(p["ef"])
             if c is not None:
                 p["cli_single_qps"] = c["qps"]
-                print(f"{p['ef']:4d} {c['recall']:7.3f} {c['qps']:9.0f} | {p['py_single_qps']:9.0f} "
+                print(f"{p['ef']:4d} {c['recall']:7.3f} {c['qps']:9.0f} | "
+                      f"{p['py_single_qps']:9.0f} "
                       f"{p['py_single_qps'] / c['qps']:7.2f}")
     if args.json:
         with open(args.json, "w") as f:
@@ -213,7 +216,8 @@ def run_cli_bench(args, name, efs):
             for line in f:
                 row = json.loads(line)
                 if row.get("phase") == "search":
-                    points[int(row["ef"])] = {"qps": float(row["qps"]), "recall": float(row["recall"])}
+                    points[int(row["ef"])] = {"qps": float(row["qps"]),
+                                              "recall": float(row["recall"])}
         return points
 
 

@@ -30,7 +30,8 @@ with omendb.open(path) as db:
 
     # One call for the whole query batch (spread over all cores).
     ids, distances = vectors.search(ds.queries, k=10, ef=64)
-    print(f"batch search: ids {ids.shape} {ids.dtype}, distances {distances.shape} {distances.dtype}")
+    print(f"batch search: ids {ids.shape} {ids.dtype}, "
+          f"distances {distances.shape} {distances.dtype}")
     print(f"recall@10 (ef=64): {datasets.recall(ids, ds.groundtruth, 10):.4f}")
 
     # One query at a time, as a server answering requests would.

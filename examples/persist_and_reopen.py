@@ -59,4 +59,5 @@ if __name__ == "__main__":
         path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(tempfile.mkdtemp(), "db")
         expected = write(path)
         print(f"process {os.getpid()} closed the database; reopening it in a new process")
-        subprocess.run([sys.executable, __file__, "--reopen", path, json.dumps(expected)], check=True)
+        subprocess.run([sys.executable, __file__, "--reopen", path, json.dumps(expected)],
+                       check=True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -56,6 +56,7 @@ def _as_runtime_error() -> Iterator[None]:
 
 
 def _threads(requested: int, default: int) -> int:
+    """hnswlib's num_threads (-1 = the index default) as OmenDB's (0 = all cores)."""
     n = requested if requested is not None and requested > 0 else default
     return n if n > 0 else 0
 
@@ -158,11 +159,13 @@ class Index:
         self._allow_replace_deleted = bool(allow_replace_deleted)
 
     def _require(self) -> _omendb.HnswIndex:
+        """The native index, or RuntimeError before init_index/load_index."""
         if self._index is None:
             raise RuntimeError(_NOT_INITIALISED)
         return self._index
 
     def _rows(self, data: Any) -> np.ndarray:
+        """`data` as an (n, dim) array (a 1-D vector becomes one row)."""
         arr = data if isinstance(data, np.ndarray) else np.asarray(data, dtype=np.float32)
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
@@ -220,7 +223,8 @@ class Index:
         index = self._require()
         new_size = int(new_size)
         if new_size < self.element_count:
-            raise RuntimeError("Cannot resize, max element is less than the current number of elements")
+            raise RuntimeError(
+                "Cannot resize, max element is less than the current number of elements")
         with _as_runtime_error():
             index.reserve(new_size)
         self._max_elements = new_size
@@ -247,7 +251,8 @@ class Index:
             raise RuntimeError(_TOO_FEW)
         return labels, distances
 
-    def get_items(self, ids: Any = None, return_type: str = "numpy") -> Union[np.ndarray, List[List[float]]]:
+    def get_items(self, ids: Any = None,
+                  return_type: str = "numpy") -> Union[np.ndarray, List[List[float]]]:
         """Stored vectors of `ids` (all labels when None), as an (n, dim)
         float32 array, or a list of lists with return_type='list'.
         Cosine indexes return the normalised vectors."""
@@ -267,6 +272,7 @@ class Index:
     # ---- persistence ----
 
     def _header(self) -> dict:
+        """What save_index and pickling keep beside the index itself."""
         index = self._require()
         return {
             "format": _FORMAT,
@@ -279,6 +285,7 @@ class Index:
         }
 
     def _restore(self, header: dict, index: _omendb.HnswIndex) -> None:
+        """Checks a saved header against its index and applies its marks."""
         if header.get("format") != _FORMAT or header.get("version") != _FORMAT_VERSION:
             raise RuntimeError("Cannot load index: not written by omendb.hnswlib_compat")
         if index.dim != int(header["dim"]) or index.metric != header["space"]:
@@ -305,17 +312,19 @@ class Index:
             raise RuntimeError("Cannot load index: damaged header") from e
         if header.get("space") != self.space or int(header.get("dim", -1)) != self.dim:
             raise RuntimeError(
-                f"Cannot load index: it holds space={header.get('space')!r} dim={header.get('dim')}, "
+                f"Cannot load index: it holds space={header.get('space')!r} "
+                f"dim={header.get('dim')}, "
                 f"this Index has space={self.space!r} dim={self.dim}")
         self._restore(header, index)
         count = len(index)
         self._index = index
-        self._max_elements = int(max_elements) if int(max_elements) >= count else int(header["max_elements"])
-        self._max_elements = max(self._max_elements, count)
+        wanted = int(max_elements)
+        self._max_elements = max(wanted if wanted >= count else int(header["max_elements"]), count)
         self._ef = _DEFAULT_EF
         self._allow_replace_deleted = bool(allow_replace_deleted)
 
     def __getstate__(self) -> tuple:
+        """Pickle state: parameters, ef, thread count and the index bytes."""
         if self._index is None:
             return (1, self.space, self.dim, None, None, self._ef, self._num_threads)
         with _as_runtime_error():
@@ -324,6 +333,7 @@ class Index:
                 self._num_threads)
 
     def __setstate__(self, state: tuple) -> None:
+        """Rebuilds the index from __getstate__'s tuple."""
         _, space, dim, header, snapshot, ef, num_threads = state
         self.space = space
         self.dim = int(dim)
@@ -362,10 +372,12 @@ class BFIndex:
 
     @property
     def max_elements(self) -> int:
+        """Capacity set by init_index."""
         return self._max_elements
 
     @property
     def element_count(self) -> int:
+        """Stored vectors."""
         return int(self._labels.shape[0])
 
     def init_index(self, max_elements: int) -> None:
@@ -374,6 +386,7 @@ class BFIndex:
         self._inited = True
 
     def _prepare(self, data: Any) -> np.ndarray:
+        """`data` as (n, dim) float32 rows, normalised for 'cosine'."""
         arr = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
@@ -413,7 +426,8 @@ class BFIndex:
         if k > self.element_count:
             raise RuntimeError(_TOO_FEW)
         if self.space == "l2":
-            d = ((q * q).sum(1)[:, None] - 2 * q @ self._data.T + (self._data * self._data).sum(1)[None, :])
+            d = ((q * q).sum(1)[:, None] - 2 * q @ self._data.T
+                 + (self._data * self._data).sum(1)[None, :])
             d = np.maximum(d, 0)
         else:
             d = 1 - q @ self._data.T

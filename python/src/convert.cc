@@ -38,13 +38,27 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      case '\b': *out += "\\b"; break;
-      case '\f': *out += "\\f"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      case '\b':
+        *out += "\\b";
+        break;
+      case '\f':
+        *out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -155,7 +169,7 @@ FloatRows AsFloatRows(py::handle obj, size_t dim, const char* what) {
     arr = py::reinterpret_borrow<py::array>(obj);
   } else {
     py::array src = py::isinstance<py::array>(obj) ? py::reinterpret_borrow<py::array>(obj)
-                                                    : py::array::ensure(obj);
+                                                   : py::array::ensure(obj);
     if (!src) {
       PyErr_Clear();
       ThrowInvalid(std::string(what) + ": expected a numeric array, got " +
@@ -174,8 +188,8 @@ FloatRows AsFloatRows(py::handle obj, size_t dim, const char* what) {
   if (arr.ndim() == 1) {
     if (static_cast<size_t>(arr.shape(0)) != dim) {
       ThrowInvalid(std::string(what) + ": expected a vector of " + std::to_string(dim) +
-                   " values or a 2-D array of shape (n, " + std::to_string(dim) +
-                   "), got shape " + ShapeString(arr));
+                   " values or a 2-D array of shape (n, " + std::to_string(dim) + "), got shape " +
+                   ShapeString(arr));
     }
     r.rows = 1;
     r.one_row = true;
@@ -246,7 +260,8 @@ IdList AsIds(py::handle obj, const char* what) {
                    ShapeString(arr));
     }
     if (kind == 'i') {
-      auto signed_ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+      auto signed_ids =
+          py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
       if (!signed_ids) throw py::error_already_set();
       const int64_t* p = signed_ids.data();
       const size_t n = static_cast<size_t>(signed_ids.size());
@@ -281,8 +296,7 @@ IdList AsIds(py::handle obj, const char* what) {
   Py_DECREF(it);
   size_t pos = 0;
   for (auto item : py::iter(obj)) {
-    if (PyBool_Check(item.ptr()) ||
-        !(PyLong_Check(item.ptr()) || IsNumpyScalar(item))) {
+    if (PyBool_Check(item.ptr()) || !(PyLong_Check(item.ptr()) || IsNumpyScalar(item))) {
       ThrowInvalid(std::string(what) + ": id at position " + std::to_string(pos) +
                    " is not an int: " + py::repr(item).cast<std::string>());
     }
@@ -377,7 +391,8 @@ std::vector<Metadata> AsMetadataRows(py::handle obj, size_t rows) {
       size_t i = 0;
       for (auto v : column) {
         if (!v.is_none()) {
-          out[i].emplace(key, AsMetadataValue(v, "metadata[" + key + "][" + std::to_string(i) + "]"));
+          out[i].emplace(key,
+                         AsMetadataValue(v, "metadata[" + key + "][" + std::to_string(i) + "]"));
         }
         ++i;
       }
@@ -389,8 +404,9 @@ std::vector<Metadata> AsMetadataRows(py::handle obj, size_t rows) {
     return out;
   }
   if (PyUnicode_Check(obj.ptr()) || !PySequence_Check(obj.ptr())) {
-    ThrowInvalid("metadata: expected None, a list of dicts (one per id) or a dict of columns, got " +
-                 py::str(py::type::handle_of(obj)).cast<std::string>());
+    ThrowInvalid(
+        "metadata: expected None, a list of dicts (one per id) or a dict of columns, got " +
+        py::str(py::type::handle_of(obj)).cast<std::string>());
   }
   py::sequence seq = py::reinterpret_borrow<py::sequence>(obj);
   if (seq.size() != rows) {

@@ -26,8 +26,8 @@ struct FloatRows {
   const float* data = nullptr;  // rows * dim floats, row-major
   size_t rows = 0;
   size_t dim = 0;
-  bool one_row = false;  // the input was a single 1-D vector
-  bool copied = false;   // the input had to be converted (dtype, order or alignment)
+  bool one_row = false;    // the input was a single 1-D vector
+  bool copied = false;     // the input had to be converted (dtype, order or alignment)
   pybind11::object owner;  // keeps `data` alive (the caller's array, or the converted copy)
   std::span<const float> span() const { return {data, rows * dim}; }
 };
@@ -50,7 +50,7 @@ uintptr_t LastInputAddress();
 struct IdList {
   const VectorId* data = nullptr;
   size_t size = 0;
-  bool scalar = false;  // the input was a single int
+  bool scalar = false;            // the input was a single int
   std::vector<VectorId> storage;  // converted ids (when not in place)
   pybind11::object owner;
   std::span<const VectorId> span() const { return {data, size}; }

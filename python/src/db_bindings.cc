@@ -130,7 +130,7 @@ std::shared_ptr<PyDatabase> OpenDatabase(py::handle path_obj, bool create, bool 
     temp_dir = tmpl;
     o.create_if_missing = true;
     o.error_if_exists = false;
-    o.sync = SyncMode::kNone;   // nothing outlives the process anyway
+    o.sync = SyncMode::kNone;    // nothing outlives the process anyway
     o.checkpoint_log_bytes = 0;  // and nothing needs a checkpoint
   }
   Result<std::unique_ptr<DB>> db = Status::Internal("not opened");
@@ -163,13 +163,15 @@ CollectionOptions MakeCollectionOptions(uint32_t dim, const std::string& metric,
   co.metric = AsMetric(metric);
   if (!index.is_none()) {
     if (!PyDict_Check(index.ptr())) {
-      ThrowInvalid("index: expected a dict such as {'type': 'hnsw', 'M': 16, 'ef_construction': 200}");
+      ThrowInvalid(
+          "index: expected a dict such as {'type': 'hnsw', 'M': 16, 'ef_construction': 200}");
     }
     for (auto item : py::reinterpret_borrow<py::dict>(index)) {
       const std::string key = py::str(item.first).cast<std::string>();
       if (key == "type") {
         const std::string type = py::str(item.second).cast<std::string>();
-        if (type != "hnsw") ThrowInvalid("index: type '" + type + "' is not supported (only 'hnsw')");
+        if (type != "hnsw")
+          ThrowInvalid("index: type '" + type + "' is not supported (only 'hnsw')");
       } else if (key == "M" || key == "m") {
         co.M = item.second.cast<uint32_t>();
       } else if (key == "ef_construction") {
@@ -192,8 +194,9 @@ py::dict OptionsDict(const CollectionOptions& o) {
   d["metric"] = MetricName(o.metric);
   d["index"] = py::dict(py::arg("type") = "hnsw", py::arg("M") = o.M,
                         py::arg("ef_construction") = o.ef_construction, py::arg("seed") = o.seed);
-  d["quantization"] = o.quant.kind == QuantKind::kNone ? py::object(py::none())
-                                                      : py::object(py::str(QuantizationName(o.quant)));
+  d["quantization"] = o.quant.kind == QuantKind::kNone
+                          ? py::object(py::none())
+                          : py::object(py::str(QuantizationName(o.quant)));
   d["quant_train_after"] = o.quant_train_after;
   return d;
 }
@@ -216,7 +219,8 @@ Filter FilterArg(py::handle obj) {
 
 SearchOptions MakeSearchOptions(size_t k, py::handle ef, py::handle filter) {
   if (k == 0) ThrowInvalid("k must be at least 1");
-  if (k > kMaxK) ThrowInvalid("k = " + std::to_string(k) + " is larger than " + std::to_string(kMaxK));
+  if (k > kMaxK)
+    ThrowInvalid("k = " + std::to_string(k) + " is larger than " + std::to_string(kMaxK));
   SearchOptions so;
   so.k = k;
   if (!ef.is_none()) {
@@ -378,8 +382,7 @@ PyObject* SearchFastcall(PyObject* self, PyObject* const* args, Py_ssize_t nargs
         return nullptr;
       }
       if (v[at] != nullptr) {
-        PyErr_Format(PyExc_TypeError, "search() got multiple values for argument '%s'",
-                     kNames[at]);
+        PyErr_Format(PyExc_TypeError, "search() got multiple values for argument '%s'", kNames[at]);
         return nullptr;
       }
       v[at] = args[nargs + j];
@@ -624,9 +627,10 @@ void BindDatabase(py::module_& m) {
              if (py::isinstance<PyFilter>(spec)) return spec.cast<PyFilter>();
              return PyFilter{AsFilter(spec)};
            }),
-           py::arg("spec"))
-      .def("__str__", [](const PyFilter& f) { return f.filter.ToString(); },
-           "The filter as JSON text (the library's rendering).")
+           py::arg("spec"), "Parses and validates `spec` (dict, JSON text or Filter).")
+      .def(
+          "__str__", [](const PyFilter& f) { return f.filter.ToString(); },
+          "The filter as JSON text (the library's rendering).")
       .def("__repr__",
            [](const PyFilter& f) { return "omendb.Filter(" + f.filter.ToString() + ")"; })
       .def(
@@ -637,18 +641,18 @@ void BindDatabase(py::module_& m) {
           py::arg("metadata"), py::arg("id") = 0,
           "True if a vector with this metadata dict (and id) passes the filter.");
 
-  py::class_<PyCollection> collection(m, "Collection",
-                           "A named collection of vectors inside a Database, fixed at creation "
-                           "to a dimension, a metric and index options. Obtained from "
-                           "Database.create_collection / Database.collection. Every method may "
-                           "be called from any thread; searches, upserts and deletes release "
-                           "the GIL.");
+  py::class_<PyCollection> collection(
+      m, "Collection",
+      "A named collection of vectors inside a Database, fixed at creation "
+      "to a dimension, a metric and index options. Obtained from "
+      "Database.create_collection / Database.collection. Every method may "
+      "be called from any thread; searches, upserts and deletes release "
+      "the GIL.");
   collection
       .def_property_readonly(
           "name", [](const PyCollection& c) { return c.coll->name(); }, "The collection's name.")
       .def_property_readonly(
-          "dim", [](const PyCollection& c) { return c.coll->options().dim; },
-          "Vector dimension.")
+          "dim", [](const PyCollection& c) { return c.coll->options().dim; }, "Vector dimension.")
       .def_property_readonly(
           "metric", [](const PyCollection& c) { return MetricName(c.coll->options().metric); },
           "'l2' (squared Euclidean), 'ip' (1 - dot) or 'cosine' (1 - cos).")
@@ -679,8 +683,9 @@ metadata), FailedPreconditionError (closed database).)doc")
       .def("get_vectors", &GetVectors, py::arg("ids"),
            "The stored vectors of `ids` as a new (n, dim) float32 array; raises NotFoundError "
            "if one is absent.")
-      .def("__len__", [](const PyCollection& c) { return c.coll->size(); },
-           "Number of live vectors.")
+      .def(
+          "__len__", [](const PyCollection& c) { return c.coll->size(); },
+          "Number of live vectors.")
       .def(
           "__contains__",
           [](const PyCollection& c, py::handle id) {
@@ -688,7 +693,7 @@ metadata), FailedPreconditionError (closed database).)doc")
             if (!ids.scalar) ThrowInvalid("id: expected an int");
             return c.coll->Contains(ids.data[0]);
           },
-          py::arg("id"))
+          py::arg("id"), "True if `id` is stored.")
       .def(
           "__getitem__",
           [](const PyCollection& c, py::handle id) {
@@ -702,8 +707,9 @@ metadata), FailedPreconditionError (closed database).)doc")
             return Unwrap(std::move(r));
           },
           py::arg("id"), "The Record of `id`; raises NotFoundError (a KeyError) if absent.")
-      .def("stats", [](const PyCollection& c) { return StatsDict(c.coll->Stats()); },
-           "A dict: name, live, deleted, memory_bytes, quant_trained, options.")
+      .def(
+          "stats", [](const PyCollection& c) { return StatsDict(c.coll->Stats()); },
+          "A dict: name, live, deleted, memory_bytes, quant_trained, options.")
       .def(
           "flush",
           [](const PyCollection& c) { RunReleased([&] { return c.owner->db()->Flush(); }); },
@@ -774,18 +780,24 @@ options.)doc")
           py::arg("quant_train_after") = 1000,
           "The collection `name` if it exists (its dim and metric must match), else a new one "
           "created with these options.")
-      .def("list_collections", [](const PyDatabase& db) { return db.db()->ListCollections(); },
-           "Names of the collections.")
-      .def("__contains__",
-           [](const PyDatabase& db, const std::string& name) {
-             return db.db()->GetCollection(name).ok();
-           })
-      .def("__getitem__", &GetCollection, py::arg("name"))
-      .def("flush", [](const PyDatabase& db) { RunReleased([&] { return db.db()->Flush(); }); },
-           "Syncs the log: every write that returned before this call is durable.")
-      .def("checkpoint",
-           [](const PyDatabase& db) { RunReleased([&] { return db.db()->Checkpoint(); }); },
-           "Writes every collection to a new checkpoint file and starts a new log.")
+      .def(
+          "list_collections", [](const PyDatabase& db) { return db.db()->ListCollections(); },
+          "Names of the collections.")
+      .def(
+          "__contains__",
+          [](const PyDatabase& db, const std::string& name) {
+            return db.db()->GetCollection(name).ok();
+          },
+          py::arg("name"), "True if a collection of that name exists.")
+      .def("__getitem__", &GetCollection, py::arg("name"),
+           "The collection `name`; NotFoundError (a KeyError) if there is none.")
+      .def(
+          "flush", [](const PyDatabase& db) { RunReleased([&] { return db.db()->Flush(); }); },
+          "Syncs the log: every write that returned before this call is durable.")
+      .def(
+          "checkpoint",
+          [](const PyDatabase& db) { RunReleased([&] { return db.db()->Checkpoint(); }); },
+          "Writes every collection to a new checkpoint file and starts a new log.")
       .def(
           "compact",
           [](const PyDatabase& db, const std::string& name) {
@@ -823,14 +835,17 @@ options.)doc")
           "Syncs the log and releases the directory lock (a ':memory:' database is deleted). "
           "Later calls on the database or its collections raise FailedPreconditionError. "
           "Idempotent.")
-      .def("__enter__", [](const std::shared_ptr<PyDatabase>& db) { return db; })
+      .def(
+          "__enter__", [](const std::shared_ptr<PyDatabase>& db) { return db; },
+          "Returns the database itself.")
       .def(
           "__exit__",
           [](PyDatabase& db, py::handle, py::handle, py::handle) {
             Check(db.Close());
             return false;
           },
-          py::arg("exc_type"), py::arg("exc"), py::arg("tb"))
+          py::arg("exc_type"), py::arg("exc"), py::arg("tb"),
+          "Closes the database (exceptions raised in the block propagate).")
       .def("__repr__", [](const PyDatabase& db) {
         return "<omendb.Database '" + db.path() + "'" + (db.closed() ? " (closed)" : "") + ">";
       });

@@ -23,7 +23,9 @@ struct ClassSpec {
 
 }  // namespace
 
-void ThrowInvalid(const std::string& message) { throw StatusError(Status::InvalidArgument(message)); }
+void ThrowInvalid(const std::string& message) {
+  throw StatusError(Status::InvalidArgument(message));
+}
 
 void RegisterErrors(py::module_& m) {
   PyObject* base = PyErr_NewExceptionWithDoc(

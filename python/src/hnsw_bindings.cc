@@ -137,9 +137,9 @@ class PyHnsw {
     WorkerPool::Get().Run(q.rows, nthreads, kChunk, [&](size_t i, int t) {
       if (failed.load(std::memory_order_relaxed) || py_error) return;
       std::span<const float> query(q.data + i * q.dim, q.dim);
-      Result<size_t> r =
-          filtered ? index_->SearchFiltered(query, want, ef, keep, bufs[t], pass, 0.02)
-                   : index_->Search(query, want, ef, bufs[t]);
+      Result<size_t> r = filtered
+                             ? index_->SearchFiltered(query, want, ef, keep, bufs[t], pass, 0.02)
+                             : index_->Search(query, want, ef, bufs[t]);
       if (!r.ok()) {
         std::lock_guard l(err_mu);
         if (!failed.exchange(true)) first = r.status().WithContext("query " + std::to_string(i));
@@ -298,16 +298,25 @@ void BindHnswIndex(py::module_& m) {
       .def(py::init(&Create), py::arg("dim"), py::arg("metric") = "l2", py::arg("M") = 16,
            py::arg("ef_construction") = 200, py::arg("seed") = 42, py::arg("capacity") = 0,
            "An empty index; raises InvalidArgumentError for out-of-range options.")
-      .def_property_readonly("dim", [](const PyHnsw& h) { return h.index().dim(); })
-      .def_property_readonly("metric",
-                             [](const PyHnsw& h) { return MetricName(h.index().metric()); })
-      .def_property_readonly("M", [](const PyHnsw& h) { return h.index().options().M; })
-      .def_property_readonly("ef_construction",
-                             [](const PyHnsw& h) { return h.index().options().ef_construction; })
-      .def_property_readonly("seed", [](const PyHnsw& h) { return h.index().options().seed; })
-      .def_property_readonly("capacity", [](const PyHnsw& h) { return h.index().capacity(); })
-      .def("__len__", [](const PyHnsw& h) { return h.index().size(); },
-           "Stored vectors, marked ones included.")
+      .def_property_readonly(
+          "dim", [](const PyHnsw& h) { return h.index().dim(); }, "Vector dimension.")
+      .def_property_readonly(
+          "metric", [](const PyHnsw& h) { return MetricName(h.index().metric()); },
+          "'l2', 'ip' or 'cosine'.")
+      .def_property_readonly(
+          "M", [](const PyHnsw& h) { return h.index().options().M; }, "Out-degree bound M.")
+      .def_property_readonly(
+          "ef_construction", [](const PyHnsw& h) { return h.index().options().ef_construction; },
+          "Beam width while inserting.")
+      .def_property_readonly(
+          "seed", [](const PyHnsw& h) { return h.index().options().seed; },
+          "Seed of the level sampling.")
+      .def_property_readonly(
+          "capacity", [](const PyHnsw& h) { return h.index().capacity(); },
+          "Slots allocated (the index grows past it as needed).")
+      .def(
+          "__len__", [](const PyHnsw& h) { return h.index().size(); },
+          "Stored vectors, marked ones included.")
       .def(
           "add",
           [](PyHnsw& h, py::handle vectors, py::handle ids_obj, int threads) {
@@ -349,8 +358,8 @@ void BindHnswIndex(py::module_& m) {
               s = h.Search(q, k, ef, threads, filter, pi, pd, pc);
             }
             Check(s);
-            const int64_t fewest =
-                counts.empty() ? static_cast<int64_t>(k) : *std::min_element(counts.begin(), counts.end());
+            const int64_t fewest = counts.empty() ? static_cast<int64_t>(k)
+                                                  : *std::min_element(counts.begin(), counts.end());
             return py::make_tuple(std::move(ids), std::move(dists), fewest);
           },
           py::arg("queries"), py::arg("k"), py::arg("ef") = 10, py::arg("threads") = 0,
@@ -379,12 +388,14 @@ void BindHnswIndex(py::module_& m) {
             Check(s);
           },
           py::arg("id"), "Removes id from the index for good (its graph links are repaired).")
-      .def("is_marked",
-           [](const PyHnsw& h, py::handle id) { return h.IsMarked(AsIds(id, "label").data[0]); })
+      .def(
+          "is_marked",
+          [](const PyHnsw& h, py::handle id) { return h.IsMarked(AsIds(id, "label").data[0]); },
+          py::arg("id"), "True if id is marked deleted.")
       .def("marked", &PyHnsw::Marked, "The marked ids, ascending.")
       .def("set_marked", &PyHnsw::SetMarked, py::arg("ids"),
            "Replaces the marked set (ids not stored are ignored).")
-      .def("marked_count", &PyHnsw::MarkedCount)
+      .def("marked_count", &PyHnsw::MarkedCount, "How many ids are marked deleted.")
       .def(
           "count_absent",
           [](const PyHnsw& h, py::handle ids_obj) {
@@ -396,25 +407,28 @@ void BindHnswIndex(py::module_& m) {
             return absent.size();
           },
           py::arg("ids"), "How many distinct ids of `ids` are not stored.")
-      .def("__contains__",
-           [](const PyHnsw& h, py::handle id) {
-             IdList ids = AsIds(id, "label");
-             return ids.scalar && h.index().Contains(ids.data[0]);
-           })
+      .def(
+          "__contains__",
+          [](const PyHnsw& h, py::handle id) {
+            IdList ids = AsIds(id, "label");
+            return ids.scalar && h.index().Contains(ids.data[0]);
+          },
+          py::arg("id"), "True if id is stored (marked or not).")
       .def(
           "get",
           [](const PyHnsw& h, py::handle ids_obj) {
             IdList ids = AsIds(ids_obj, "ids");
             const size_t dim = h.index().dim();
-            py::array_t<float> out({static_cast<py::ssize_t>(ids.size),
-                                    static_cast<py::ssize_t>(dim)});
+            py::array_t<float> out(
+                {static_cast<py::ssize_t>(ids.size), static_cast<py::ssize_t>(dim)});
             float* p = out.mutable_data();
             for (size_t i = 0; i < ids.size; ++i) {
               Check(h.index().GetVector(ids.data[i], std::span<float>(p + i * dim, dim)));
             }
             return out;
           },
-          py::arg("ids"), "Stored vectors of ids as an (n, dim) float32 array; NotFoundError if one is absent.")
+          py::arg("ids"),
+          "Stored vectors of ids as an (n, dim) float32 array; NotFoundError if one is absent.")
       .def(
           "ids",
           [](const PyHnsw& h) {
@@ -434,7 +448,7 @@ void BindHnswIndex(py::module_& m) {
             }
             Check(s);
           },
-          py::arg("capacity"))
+          py::arg("capacity"), "Allocates room for `capacity` vectors up front.")
       .def(
           "save",
           [](const PyHnsw& h, py::handle path_obj, py::bytes header) {
@@ -515,8 +529,9 @@ void BindHnswIndex(py::module_& m) {
             return FromSnapshot(snapshot);
           },
           py::arg("data"), "An index from snapshot() bytes.")
-      .def_property_readonly("kernel", [](const PyHnsw& h) { return h.index().KernelName(); },
-                             "The SIMD kernel set in use ('avx512', 'avx2', 'scalar').");
+      .def_property_readonly(
+          "kernel", [](const PyHnsw& h) { return h.index().KernelName(); },
+          "The SIMD kernel set in use ('avx512', 'avx2', 'scalar').");
 }
 
 }  // namespace omendb::python

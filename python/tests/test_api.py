@@ -126,7 +126,8 @@ def test_metadata_columns_and_numpy_values(db):
     c = db.create_collection("m", 2)
     years = np.array([2019, 2020, 2021], dtype=np.int64)
     c.upsert(np.array([1, 2, 3], dtype=np.uint64), np.ones((3, 2), dtype=np.float32),
-             metadata={"year": years, "lang": ["en", None, "fr"], "ok": np.array([True, False, True])})
+             metadata={"year": years, "lang": ["en", None, "fr"],
+                       "ok": np.array([True, False, True])})
     assert c[1].metadata == {"year": 2019, "lang": "en", "ok": True}
     assert c[2].metadata == {"year": 2020, "ok": False}
     assert isinstance(c[1].metadata["year"], int)
@@ -284,7 +285,8 @@ def test_quantized_collection(db, small):
     ids, dist = c.search(x[9], k=5, ef=100)
     assert ids[0] == 9
     # Results carry exact distances.
-    np.testing.assert_allclose(dist, ((x[ids.astype(np.int64)] - x[9]) ** 2).sum(1), rtol=1e-4, atol=1e-4)
+    exact = ((x[ids.astype(np.int64)] - x[9]) ** 2).sum(1)
+    np.testing.assert_allclose(dist, exact, rtol=1e-4, atol=1e-4)
     with pytest.raises(omendb.InvalidArgumentError):
         db.create_collection("q2", 32, quantization="zip")
 

@@ -114,7 +114,8 @@ def test_persistence_across_processes(tmp_path, small):
                                                     "tag": ["a", "b", "c"] * 500})
             c.delete([3, 4, 5])
             db.checkpoint()
-            c.upsert([4], x[4] * 2, metadata=[{"n": -4, "tag": "z"}])  # after the checkpoint: in the log
+            # After the checkpoint: only in the log.
+            c.upsert([4], x[4] * 2, metadata=[{"n": -4, "tag": "z"}])
             ids, dist = c.search(x[:20], k=10, ef=100, filter={"tag": {"$in": ["a", "z"]}})
             print(json.dumps({"ids": ids.tolist(), "dist": dist.tolist(), "len": len(c)}))
         """, path)

@@ -269,9 +269,10 @@ def test_hnswlib_programs_match_hnswlib_recall(program, tmp_path):
     r_ours, r_theirs = med["omendb"], med["hnswlib"]
     assert r_ours and r_ours.keys() == r_theirs.keys(), (ours, theirs)
     for name, value in r_theirs.items():
-        print(f"{os.path.basename(program)}: {name}: omendb {r_ours[name]:.4f}, hnswlib {value:.4f} "
-              f"(medians of {RUNS} runs)")
-        assert abs(r_ours[name] - value) <= 0.01, f"{name}: omendb {r_ours[name]} vs hnswlib {value}"
+        print(f"{os.path.basename(program)}: {name}: omendb {r_ours[name]:.4f}, "
+              f"hnswlib {value:.4f} (medians of {RUNS} runs)")
+        assert abs(r_ours[name] - value) <= 0.01, \
+            f"{name}: omendb {r_ours[name]} vs hnswlib {value}"
     # Everything else they print (parameters, counts) is the same too.
     other = lambda out: [l for l in out.splitlines()
                          if "recall" not in l and "saving" not in l and "built in" not in l]
