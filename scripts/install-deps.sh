@@ -13,12 +13,16 @@ pkgs=(
   g++ cmake ninja-build clang-14 libclang-rt-14-dev lld-14 llvm-14
   # libraries and test frameworks
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libzstd-dev zstd
-  # python package
-  pybind11-dev python3-dev python3-numpy python3-pytest python3-pip python3-setuptools
+  # python package (python3-wheel: pip's setuptools build of it)
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel
+  # hnswlib's Python module: the test suite runs hnswlib programs on it and on
+  # omendb.hnswlib_compat and compares their recall (never linked or imported
+  # by the package itself)
+  python3-hnswlib
 )
 bench_pkgs=(
   # peers, for comparisons only (never linked into the library)
-  libhnswlib-dev libfaiss-dev libopenblas-openmp-dev python3-hnswlib
+  libhnswlib-dev libfaiss-dev libopenblas-openmp-dev
   # profiling
   heaptrack valgrind linux-perf
 )
