@@ -246,11 +246,7 @@ uint32_t HnswGraph::Greedy(const char* base, size_t limit, const DistOp& op, uin
       // every generation of it, so a reader on an older generation can meet
       // a node added after that generation was retired: skip it.
       if (v >= limit) continue;
-      const uint8_t* vp = Target(base, v, op.raw);
-      for (size_t off = 0; off < op.prefetch_bytes; off += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(vp) + off, _MM_HINT_T0);
-      }
-      bptr[nb] = vp;
+      bptr[nb] = PrefetchTarget(base, v, op);
       bslot[nb] = v;
       ++nb;
     }

@@ -354,15 +354,19 @@ class HnswGraph {
       uint32_t v = LoadAcq(list + j);
       if (visited[v] == epoch) continue;
       visited[v] = epoch;
-      const uint8_t* vp = Target(base, v, op.raw);
-      for (size_t off = 0; off < op.prefetch_bytes; off += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(vp) + off, _MM_HINT_T0);
-      }
-      ptr[nb] = vp;
+      ptr[nb] = PrefetchTarget(base, v, op);
       slot[nb] = v;
       ++nb;
     }
     return nb;
+  }
+  // The op's target for slot v, its first op.prefetch_bytes requested.
+  const uint8_t* PrefetchTarget(const char* base, uint32_t v, const DistOp& op) const {
+    const uint8_t* vp = Target(base, v, op.raw);
+    for (size_t off = 0; off < op.prefetch_bytes; off += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(vp) + off, _MM_HINT_T0);
+    }
+    return vp;
   }
 
   // Greedy descent on `layer` (SEARCH-LAYER with ef = 1) over the records
