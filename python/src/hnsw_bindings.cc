@@ -49,6 +49,13 @@ class PyHnsw {
   HnswIndex& index() { return *index_; }
   const HnswIndex& index() const { return *index_; }
 
+  // HnswIndex::Reorder needs the index to itself: waits out every search
+  // and insert running on this object.
+  Status Reorder() {
+    std::unique_lock lock(mu_);
+    return index_->Reorder();
+  }
+
   // Inserts rows; an id already present is replaced (its vector updated and
   // its deletion mark cleared), and an id given twice keeps its last row.
   Status Add(const FloatRows& rows, const IdList& ids, int threads) {
@@ -449,6 +456,19 @@ void BindHnswIndex(py::module_& m) {
             Check(s);
           },
           py::arg("capacity"), "Allocates room for `capacity` vectors up front.")
+      .def(
+          "reorder",
+          [](PyHnsw& h) {
+            Status s;
+            {
+              py::gil_scoped_release release;
+              s = h.Reorder();
+            }
+            Check(s);
+          },
+          "Lays the graph out again in breadth-first order (HnswIndex::Reorder): "
+          "the same results. Call after a bulk load; other calls on this index "
+          "wait meanwhile.")
       .def(
           "save",
           [](const PyHnsw& h, py::handle path_obj, py::bytes header) {

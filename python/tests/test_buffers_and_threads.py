@@ -116,3 +116,33 @@ def test_gil_released_during_batch_search_and_upsert():
         assert dur > 0.1
         assert n > 100 and span > 0.5 * dur, (dur, span, n)
 
+
+
+def test_reorder_keeps_results_and_waits_for_searches():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3000, 24)).astype(np.float32)
+    idx = _omendb.HnswIndex(24, "l2", 8, 64)
+    idx.add(x, np.arange(3000, dtype=np.uint64) * 5)
+    q = x[:200] + 0.01
+    before = idx.search(q, 10, 40)
+    stop = threading.Event()
+    errors = []
+
+    def searcher():
+        while not stop.is_set():
+            ids, _, _ = idx.search(q[:20], 10, 40)
+            if not np.array_equal(ids, before[0][:20]):
+                errors.append("different results while reordering")
+
+    t = threading.Thread(target=searcher)
+    t.start()
+    for _ in range(3):
+        idx.reorder()
+    stop.set()
+    t.join()
+    assert not errors
+    after = idx.search(q, 10, 40)
+    assert np.array_equal(before[0], after[0])
+    assert np.array_equal(before[1], after[1])
+    assert len(idx) == 3000
+    np.testing.assert_array_equal(idx.get(np.array([5, 10], dtype=np.uint64)), x[1:3])

@@ -1071,6 +1071,111 @@ size_t HnswGraph::RepairReachability(SearchScratch& s, int max_rounds) {
   return missing;
 }
 
+Status HnswGraph::Reorder() {
+  std::unique_lock rl(resize_mu_);
+  std::unique_lock idl(id_mu_);
+  Storage* cur = storage_.load(std::memory_order_relaxed);
+  const size_t n = next_slot_;
+  if (n < 2) return Status::OK();
+  const char* base = cur->base;
+
+  // Graph reordering (Coleman et al., "Graph Reordering for Cache-Efficient
+  // Near Neighbor Search", NeurIPS 2022), with their cheapest layout, a
+  // breadth-first order: a breadth-first walk of layer 0 from the entry
+  // point numbers each node's neighbours together, in list order, then
+  // every slot the walk missed (removed records, orphans) the same way from
+  // each in turn. The paper reports up to 40% lower query time; on the
+  // 2-core VM this project is measured on it changed nothing beyond noise
+  // (docs/design/hnsw.md), so nothing calls it by default.
+  std::vector<uint32_t> order;
+  std::vector<uint32_t> new_of(n, kNoSlot);
+  order.reserve(n);
+  {
+    auto walk = [&](uint32_t start) {
+      size_t head = order.size();
+      new_of[start] = static_cast<uint32_t>(order.size());
+      order.push_back(start);
+      while (head < order.size()) {
+        const uint32_t* list = List(base, order[head++], 0);
+        const uint32_t cnt = std::min(list[0], max_m0_);
+        for (uint32_t j = 1; j <= cnt; ++j) {
+          const uint32_t v = list[j];
+          if (v >= n || new_of[v] != kNoSlot) continue;
+          new_of[v] = static_cast<uint32_t>(order.size());
+          order.push_back(v);
+        }
+      }
+    };
+    const uint32_t entry = static_cast<uint32_t>(entry_.load(std::memory_order_relaxed));
+    if (entry != kNoSlot) walk(entry);
+    for (uint32_t s = 0; s < n; ++s) {
+      if (new_of[s] == kNoSlot) walk(s);
+    }
+  }
+
+  // A new generation of the same capacity holding the records in the new
+  // order, their layer-0 lists renumbered. Readers are excluded (see the
+  // contract), so the old generations can go at once.
+  auto fresh = std::make_unique<Storage>();
+  const size_t cap = cur->capacity;
+  const auto oom = [&] {
+    return Status::ResourceExhausted("out of memory reordering the HNSW index");
+  };
+  fresh->block = static_cast<char*>(
+      ::operator new(kPrefix + cap * stride_, std::align_val_t(kLine), std::nothrow));
+  if (fresh->block == nullptr) return oom();
+  fresh->base = fresh->block + kPrefix;
+  std::memset(fresh->block, 0, kPrefix);
+  const size_t row = static_cast<size_t>(opt_.dim) * sizeof(float);
+  if (quantized_) {
+    fresh->raw = static_cast<float*>(
+        ::operator new(cap * row, std::align_val_t(kLine), std::nothrow));
+    if (fresh->raw == nullptr) {
+      ::operator delete(fresh->block, std::align_val_t(kLine));
+      return oom();
+    }
+    std::memset(reinterpret_cast<char*>(fresh->raw) + n * row, 0, (cap - n) * row);
+    std::memcpy(fresh->block, &fresh->raw, sizeof fresh->raw);
+  }
+  fresh->capacity = cap;
+  for (uint32_t s = 0; s < n; ++s) {
+    const uint32_t t = new_of[s];
+    std::memcpy(fresh->base + static_cast<size_t>(t) * stride_,
+                base + static_cast<size_t>(s) * stride_, stride_);
+    if (quantized_) {
+      std::memcpy(reinterpret_cast<char*>(fresh->raw) + t * row, RawVec(base, s), row);
+    }
+    // Layer 0 lives in the record; upper lists are the node's own array,
+    // renumbered in place.
+    const uint32_t levels = Level(fresh->base, t);
+    for (uint32_t layer = 0; layer <= levels; ++layer) {
+      uint32_t* list = List(fresh->base, t, layer);
+      const uint32_t cnt = std::min(list[0], layer == 0 ? max_m0_ : max_m_);
+      for (uint32_t j = 1; j <= cnt; ++j) {
+        if (list[j] < n) list[j] = new_of[list[j]];
+      }
+    }
+  }
+  std::memset(fresh->base + n * stride_, 0, (cap - n) * stride_);
+
+  for (auto& [id, slot] : id_to_slot_) slot = new_of[slot];
+  for (uint32_t& s : free_slots_) s = new_of[s];
+  const uint64_t e = entry_.load(std::memory_order_relaxed);
+  if (static_cast<uint32_t>(e) != kNoSlot) {
+    entry_.store((e & ~uint64_t{0xFFFFFFFFu}) | new_of[static_cast<uint32_t>(e)],
+                 std::memory_order_release);
+  }
+  storage_.store(fresh.get(), std::memory_order_release);
+  for (auto& st : all_storage_) {
+    if (st->block != nullptr) ::operator delete(st->block, std::align_val_t(kLine));
+    if (st->raw != nullptr && st->raw_owned) ::operator delete(st->raw, std::align_val_t(kLine));
+  }
+  all_storage_.clear();
+  all_storage_.push_back(std::move(fresh));
+  mapping_.reset();
+  return Status::OK();
+}
+
 GraphReport HnswGraph::Check() const {
   std::shared_lock rl(resize_mu_);
   GraphReport r;

@@ -231,6 +231,13 @@ class HnswGraph {
   // out). Must not run concurrently with Insert.
   size_t RepairReachability(SearchScratch& scratch, int max_rounds = 8);
 
+  // Renumbers the slots so that nodes a search visits together sit together
+  // in memory (breadth-first order over layer 0 from the entry point; see
+  // HnswIndex::Reorder). Ids, links, codes and vectors move with their
+  // slots; vectors read from a mapping are copied into memory. Must not run
+  // concurrently with any other call, searches included.
+  Status Reorder();
+
   // Snapshot (docs/format/hnsw_snapshot.md): writes the graph as a
   // sequence of byte chunks to `sink`. Must not run concurrently with
   // writers (searches are fine).

@@ -259,4 +259,6 @@ bool HnswIndex::quantizer_trained() const { return graph_->codec() != nullptr; }
 const char* HnswIndex::KernelName() const { return graph_->kernels().name; }
 GraphReport HnswIndex::CheckGraph() const { return graph_->Check(); }
 
+Status HnswIndex::Reorder() { return graph_->Reorder(); }
+
 }  // namespace omendb

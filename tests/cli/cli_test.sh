@@ -198,6 +198,18 @@ expect_in "$TMP/err" "omendb verify: error:" "verify of a damaged database"
 expect_in "$TMP/err" "corruption" "verify of a damaged database"
 run 1 "$BIN" stats "$TMP/bad"
 
+# --- bench: the same recall with and without --reorder ----------------------
+for flag in "" --reorder; do
+  run 0 "$BIN" bench --n 3000 --dim 16 --queries 50 --ef 32 --min-time 0.05 --repeat 1 \
+      --threads 1 $flag --json "$TMP/bench$flag.jsonl"
+done
+recall_of() { grep -o '"recall":[0-9.]*' "$1" | head -1; }
+[[ -n "$(recall_of "$TMP/bench.jsonl")" ]] || fail "bench wrote no recall"
+[[ "$(recall_of "$TMP/bench.jsonl")" == "$(recall_of "$TMP/bench--reorder.jsonl")" ]] ||
+  fail "bench --reorder changed the recall"
+expect_in "$TMP/bench--reorder.jsonl" '"reordered":true' "bench --reorder"
+expect_in "$TMP/bench.jsonl" '"reordered":false' "bench without --reorder"
+
 # --- help and usage errors --------------------------------------------------
 for cmd in create import search get delete stats verify compact; do
   run 0 "$BIN" "$cmd" --help
