@@ -95,10 +95,11 @@ HnswGraph::~HnswGraph() {
     std::memcpy(&p, Header(cur->base, s) + 4, sizeof p);
     delete[] reinterpret_cast<uint32_t*>(p);
   }
-  for (auto& st : all_storage_) {
-    if (st->block != nullptr) ::operator delete(st->block, std::align_val_t(kLine));
-    if (st->raw != nullptr && st->raw_owned) ::operator delete(st->raw, std::align_val_t(kLine));
-  }
+}
+
+HnswGraph::Storage::~Storage() {
+  if (block != nullptr) ::operator delete(block, std::align_val_t(kLine));
+  if (raw != nullptr && raw_owned) ::operator delete(raw, std::align_val_t(kLine));
 }
 
 Status HnswGraph::CheckOptions(const HnswOptions& o) {
@@ -147,36 +148,41 @@ Status HnswGraph::Grow(size_t min_capacity) {
   return NewGeneration(cap, nullptr);
 }
 
+std::unique_ptr<HnswGraph::Storage> HnswGraph::AllocStorage(size_t cap,
+                                                            const float* raw_from) const {
+  auto st = std::make_unique<Storage>();
+  st->block = static_cast<char*>(
+      ::operator new(kPrefix + cap * stride_, std::align_val_t(kLine), std::nothrow));
+  if (st->block == nullptr) return nullptr;
+  st->base = st->block + kPrefix;
+  std::memset(st->block, 0, kPrefix);
+  st->capacity = cap;
+  if (!quantized_) return st;
+  if (raw_from != nullptr) {
+    st->raw = const_cast<float*>(raw_from);  // never written while not owned
+    st->raw_owned = false;
+  } else {
+    st->raw = static_cast<float*>(::operator new(cap * opt_.dim * sizeof(float),
+                                                 std::align_val_t(kLine), std::nothrow));
+    if (st->raw == nullptr) return nullptr;
+  }
+  std::memcpy(st->block, &st->raw, sizeof st->raw);
+  return st;
+}
+
 Status HnswGraph::NewGeneration(size_t cap, const float* raw_from) {
   Storage* old = storage_.load(std::memory_order_relaxed);
-  auto fresh = std::make_unique<Storage>();
-  const auto oom = [&] {
+  auto fresh = AllocStorage(cap, raw_from);
+  if (fresh == nullptr) {
     return Status::ResourceExhausted("out of memory growing the HNSW index to " +
                                      std::to_string(cap) + " vectors");
-  };
-  fresh->block = static_cast<char*>(
-      ::operator new(kPrefix + cap * stride_, std::align_val_t(kLine), std::nothrow));
-  if (fresh->block == nullptr) return oom();
-  fresh->base = fresh->block + kPrefix;
-  std::memset(fresh->block, 0, kPrefix);
-  if (quantized_ && raw_from != nullptr) {
-    fresh->raw = const_cast<float*>(raw_from);  // never written while not owned
-    fresh->raw_owned = false;
-    std::memcpy(fresh->block, &fresh->raw, sizeof fresh->raw);
-  } else if (quantized_) {
+  }
+  if (quantized_ && raw_from == nullptr) {
     const size_t row = static_cast<size_t>(opt_.dim) * sizeof(float);
-    fresh->raw = static_cast<float*>(
-        ::operator new(cap * row, std::align_val_t(kLine), std::nothrow));
-    if (fresh->raw == nullptr) {
-      ::operator delete(fresh->block, std::align_val_t(kLine));
-      return oom();
-    }
     const size_t keep = std::min(old->capacity, cap);
     if (keep > 0) std::memcpy(fresh->raw, old->raw, keep * row);
     std::memset(reinterpret_cast<char*>(fresh->raw) + keep * row, 0, (cap - keep) * row);
-    std::memcpy(fresh->block, &fresh->raw, sizeof fresh->raw);
   }
-  fresh->capacity = cap;
   size_t used = std::min(old->capacity, cap) * stride_;
   if (used > 0) std::memcpy(fresh->base, old->base, used);
   std::memset(fresh->base + used, 0, cap * stride_ - used);
@@ -1116,28 +1122,15 @@ Status HnswGraph::Reorder() {
   // A new generation of the same capacity holding the records in the new
   // order, their layer-0 lists renumbered. Readers are excluded (see the
   // contract), so the old generations can go at once.
-  auto fresh = std::make_unique<Storage>();
   const size_t cap = cur->capacity;
-  const auto oom = [&] {
+  auto fresh = AllocStorage(cap, nullptr);
+  if (fresh == nullptr) {
     return Status::ResourceExhausted("out of memory reordering the HNSW index");
-  };
-  fresh->block = static_cast<char*>(
-      ::operator new(kPrefix + cap * stride_, std::align_val_t(kLine), std::nothrow));
-  if (fresh->block == nullptr) return oom();
-  fresh->base = fresh->block + kPrefix;
-  std::memset(fresh->block, 0, kPrefix);
+  }
   const size_t row = static_cast<size_t>(opt_.dim) * sizeof(float);
   if (quantized_) {
-    fresh->raw = static_cast<float*>(
-        ::operator new(cap * row, std::align_val_t(kLine), std::nothrow));
-    if (fresh->raw == nullptr) {
-      ::operator delete(fresh->block, std::align_val_t(kLine));
-      return oom();
-    }
     std::memset(reinterpret_cast<char*>(fresh->raw) + n * row, 0, (cap - n) * row);
-    std::memcpy(fresh->block, &fresh->raw, sizeof fresh->raw);
   }
-  fresh->capacity = cap;
   for (uint32_t s = 0; s < n; ++s) {
     const uint32_t t = new_of[s];
     std::memcpy(fresh->base + static_cast<size_t>(t) * stride_,
@@ -1166,10 +1159,6 @@ Status HnswGraph::Reorder() {
                  std::memory_order_release);
   }
   storage_.store(fresh.get(), std::memory_order_release);
-  for (auto& st : all_storage_) {
-    if (st->block != nullptr) ::operator delete(st->block, std::align_val_t(kLine));
-    if (st->raw != nullptr && st->raw_owned) ::operator delete(st->raw, std::align_val_t(kLine));
-  }
   all_storage_.clear();
   all_storage_.push_back(std::move(fresh));
   mapping_.reset();

@@ -276,8 +276,13 @@ class HnswGraph {
   GraphReport Check() const;
 
  private:
-  // One generation of the layer-0 array (see "Concurrency" above).
+  // One generation of the layer-0 array (see "Concurrency" above). Frees
+  // its block and, if owned, its raw array when destroyed.
   struct Storage {
+    Storage() = default;
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+    ~Storage();
     char* block = nullptr;  // allocation: 64-byte prefix, then the records
     char* base = nullptr;   // block + 64
     float* raw = nullptr;   // quantized: capacity * dim floats (pointer also at base - 64)
@@ -349,6 +354,11 @@ class HnswGraph {
   // one's records and vectors (raw = `raw_from` instead, not owned, if
   // set). Requires resize_mu_ exclusively.
   Status NewGeneration(size_t cap, const float* raw_from);
+  // A generation of `cap` slots with a zeroed prefix and uninitialised
+  // records. A quantized index gets the full-precision array: `raw_from`
+  // (borrowed, not owned) if set, else a new owned one, uninitialised. Null
+  // when out of memory.
+  std::unique_ptr<Storage> AllocStorage(size_t cap, const float* raw_from) const;
 
   // Collects the neighbours list[1..cnt] not yet tagged `epoch`, tags them,
   // starts loading their vectors (see gather_prefetch_bytes_), and writes

@@ -150,6 +150,16 @@ void WriteFile(const std::string& path, std::string_view data) {
   ASSERT_TRUE((*f)->Close().ok());
 }
 
+std::string Snapshot(const HnswIndex& index) {
+  std::string out;
+  Status s = index.Save([&](std::string_view chunk) {
+    out.append(chunk);
+    return Status::OK();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
 std::string ReadFile(const std::string& path) {
   auto r = Env::Default()->NewMmapRegion(path);
   EXPECT_TRUE(r.ok()) << r.status().ToString();

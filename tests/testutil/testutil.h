@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "omendb/hnsw_index.h"
 #include "omendb/types.h"
 #include "simd/distance.h"
 #include "util/dataset.h"
@@ -103,6 +104,10 @@ class GuardedPages {
 
 // Parameter names for suites over simd::Isa: "scalar", "avx2", "avx512".
 std::string IsaName(const testing::TestParamInfo<simd::Isa>& info);
+
+// The whole snapshot HnswIndex::Save writes, as one string; fails the
+// calling test if Save fails.
+std::string Snapshot(const HnswIndex& index);
 
 // Writes `data` to `path` through Env::Default() (replacing it); fails the
 // calling test on error.

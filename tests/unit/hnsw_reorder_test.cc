@@ -3,12 +3,14 @@
 // removals, snapshots, mapped re-rank vectors).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "index/index_access.h"
 #include "omendb/hnsw_index.h"
+#include "testutil/testutil.h"
 #include "util/dataset.h"
 
 namespace omendb {
@@ -16,15 +18,7 @@ namespace {
 
 constexpr uint32_t kDim = 16;
 
-std::string Snapshot(const HnswIndex& idx) {
-  std::string out;
-  Status s = idx.Save([&](std::string_view chunk) {
-    out.append(chunk);
-    return Status::OK();
-  });
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return out;
-}
+using testutil::Snapshot;
 
 HnswOptions Options(Metric metric, Quantization quant) {
   HnswOptions o;

@@ -6,20 +6,13 @@
 #include <vector>
 
 #include "omendb/hnsw_index.h"
+#include "testutil/testutil.h"
 #include "util/dataset.h"
 
 namespace omendb {
 namespace {
 
-std::string Snapshot(const HnswIndex& idx) {
-  std::string out;
-  Status s = idx.Save([&](std::string_view chunk) {
-    out.append(chunk);
-    return Status::OK();
-  });
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return out;
-}
+using testutil::Snapshot;
 
 std::unique_ptr<HnswIndex> Sample(size_t n, Metric metric) {
   util::Matrix m = util::GenerateClustered(n, 16, 10, 1.0f, 3);
