@@ -250,7 +250,8 @@ uint32_t HnswGraph::Greedy(const char* base, size_t limit, const DistOp& op, uin
       const uint32_t v = LoadAcq(list + j);
       // Upper-layer lists live outside the record array and are shared by
       // every generation of it, so a reader on an older generation can meet
-      // a node added after that generation was retired: skip it.
+      // a node added after that generation was retired: skip it if its slot
+      // is beyond this generation (the check below covers a slot within it).
       if (v >= limit) continue;
       bptr[nb] = PrefetchTarget(base, v, op);
       bslot[nb] = v;
@@ -259,7 +260,11 @@ uint32_t HnswGraph::Greedy(const char* base, size_t limit, const DistOp& op, uin
     op.batch(op.state, bptr, nb, bdist);
     *dists += nb;
     for (size_t j = 0; j < nb; ++j) {
-      if (bdist[j] < cur_d) {
+      // A slot claimed before this generation was retired but filled after
+      // is still a zeroed record here (level 0, no upper lists): its
+      // distance is harmless to compute, but it must not become `cur`.
+      // Checked only for a winner, so the headers of the others are not read.
+      if (bdist[j] < cur_d && Level(base, bslot[j]) >= layer) {
         cur_d = bdist[j];
         cur = bslot[j];
         changed = true;
