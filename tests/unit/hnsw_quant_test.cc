@@ -167,11 +167,8 @@ TEST_P(HnswQuantTest, SnapshotRoundTripGivesIdenticalSearches) {
   const auto queries = Clustered(30, kDim, 7);
   auto index = Build(base, Options());
   ASSERT_TRUE(index->Remove(17).ok());
-  std::string snap;
-  ASSERT_TRUE(index->Save([&](std::string_view c) {
-                     snap.append(c);
-                     return Status::OK();
-                   }).ok());
+  const std::string snap = testutil::Snapshot(*index);
+  ASSERT_FALSE(HasFailure());
   auto loaded = HnswIndex::Load(snap);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_TRUE((*loaded)->quantizer_trained());
@@ -202,11 +199,8 @@ TEST_P(HnswQuantTest, DamagedSnapshotsAreRejected) {
   HnswOptions o = Options();
   o.quant_train_after = 100;
   auto index = Build(base, o);
-  std::string snap;
-  ASSERT_TRUE(index->Save([&](std::string_view c) {
-                     snap.append(c);
-                     return Status::OK();
-                   }).ok());
+  const std::string snap = testutil::Snapshot(*index);
+  ASSERT_FALSE(HasFailure());
   // Every truncation point in the header, the codec and the section
   // boundaries, and a spread of others.
   for (size_t cut = 0; cut < snap.size(); cut += (cut < 200 ? 1 : 97)) {
