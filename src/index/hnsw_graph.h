@@ -50,7 +50,9 @@
 // old one is retired, not freed, until the graph is destroyed, so a reader
 // still walking it stays safe (it may miss the newest inserts). Upper-layer
 // lists are shared by all generations, so readers bound their slot ids by
-// their generation's capacity there.
+// their generation's capacity there, and move only to nodes whose record in
+// their generation has the layer (a slot claimed before a grow may be filled
+// only in the newer generation).
 #pragma once
 
 #include <immintrin.h>
